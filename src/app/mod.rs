@@ -1,0 +1,1769 @@
+//! Use cases: load, apply the pure domain, save in one atomic commit. The clock is injected.
+
+pub mod clock;
+pub mod error;
+mod present;
+pub mod views;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use base64::Engine;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
+pub use error::{AppError, AppResult};
+
+use crate::domain::Motive;
+use crate::domain::Violation;
+use crate::domain::actor::{Actor, Role};
+use crate::domain::audit::AuditEntry;
+use crate::domain::calendar::{Calendar, DeadlineQuery, Department, zone_for_academie};
+use crate::domain::directory::{Directory, School, arbitrator_for, check_remit};
+use crate::domain::message::{
+    Coproduction, Draft, Message, MessageKind, Purpose, Review, ReviewDeadline, Statement,
+    ValidContent, Version, Withdrawal, validate_content, validate_emergency,
+};
+use crate::domain::notification::{self, OutboxEmail, SchoolRef};
+use crate::domain::review::{Refusal, ReviewEvent, ReviewState, TransitionContext, transition};
+use crate::domain::uai::Uai;
+use crate::store::{Commit, IdempotencyRecord, Store, StoreError};
+use views::*;
+
+/// How many times a use case re-reads and re-applies after losing an optimistic-concurrency race
+/// on something other than the review itself (the audit chain of a busy message).
+const MAX_ATTEMPTS: usize = 16;
+
+/// A new message as received by the API.
+#[derive(Debug, Clone, Default)]
+pub struct Submission {
+    /// The content.
+    pub draft: Draft,
+    /// `recurring`, `one_off`, `emergency`.
+    pub kind: Option<String>,
+    /// `information` (default) or `evaluation`.
+    pub purpose: Option<String>,
+    /// UAIs.
+    pub targets: Option<Vec<String>>,
+    /// Emergency category.
+    pub emergency_category: Option<String>,
+    /// Emergency justification.
+    pub emergency_justification: Option<String>,
+}
+
+/// A new version as received by the API.
+#[derive(Debug, Clone, Default)]
+pub struct NewVersion {
+    /// The rectified content.
+    pub draft: Draft,
+    /// Schools to review it (default: those that have not approved yet).
+    pub targets: Option<Vec<String>>,
+    /// What changed, for the heads.
+    pub change_note: Option<String>,
+}
+
+/// An arbitrator's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArbitrationDecision {
+    /// Publication authorised.
+    Authorise,
+    /// Refusal upheld.
+    Uphold,
+}
+
+/// Filters for lists.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+    /// Page size (1–200, default 50).
+    pub limit: Option<usize>,
+    /// Only this state / status.
+    pub state: Option<String>,
+    /// Only this school.
+    pub uai: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+}
+
+/// The charte service: every use case, over injected ports.
+pub struct Charte {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Authorities and contacts.
+    pub directory: Arc<Directory>,
+    /// Business-day calendar.
+    pub calendar: Arc<Calendar>,
+    /// Wakes the deadline scheduler when a nearer deadline appears.
+    pub wake: Arc<Notify>,
+    /// Where heads answer (put in emails).
+    pub widget_url: String,
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+/// Cuts a sorted list into a page after `cursor`.
+pub fn paginate<T>(
+    mut items: Vec<(String, T)>,
+    query: &ListQuery,
+) -> AppResult<(Vec<T>, Option<String>)> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::invalid(
+            "limit",
+            format!("La taille de page doit être comprise entre 1 et 200 (reçu {limit})."),
+        ));
+    }
+    let after = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    AppError::invalid("cursor", "Curseur illisible : reprenez la valeur `next_cursor` de la page précédente.")
+                })?,
+        ),
+    };
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut rest: Vec<(String, T)> = match after {
+        Some(a) => items.into_iter().filter(|(k, _)| *k > a).collect(),
+        None => items,
+    };
+    let more = rest.len() > limit;
+    rest.truncate(limit);
+    let next = if more {
+        rest.last().map(|(k, _)| b64(k))
+    } else {
+        None
+    };
+    Ok((rest.into_iter().map(|(_, v)| v).collect(), next))
+}
+
+fn not_found(what: &str) -> AppError {
+    AppError::NotFound(format!("{what} introuvable (ou hors de votre périmètre)."))
+}
+
+fn entry(actor: &Actor, at: OffsetDateTime, action: &str) -> AuditEntry {
+    AuditEntry {
+        at,
+        actor: actor.subject.clone(),
+        actor_name: actor.name.clone(),
+        role: actor.role.as_str().to_owned(),
+        action: action.to_owned(),
+        uai: None,
+        review_id: None,
+        version: None,
+        version_hash: None,
+        motive: None,
+    }
+}
+
+fn review_entry(
+    actor: Option<&Actor>,
+    at: OffsetDateTime,
+    action: &str,
+    r: &Review,
+    motive: Option<&str>,
+) -> AuditEntry {
+    AuditEntry {
+        at,
+        actor: actor.map_or("charte".into(), |a| a.subject.clone()),
+        actor_name: actor.map_or("Service charte".into(), |a| a.name.clone()),
+        role: actor.map_or("system".into(), |a| a.role.as_str().to_owned()),
+        action: action.to_owned(),
+        uai: Some(r.uai.as_str().to_owned()),
+        review_id: Some(r.id.clone()),
+        version: Some(r.version),
+        version_hash: Some(r.version_hash.clone()),
+        motive: motive.map(str::to_owned),
+    }
+}
+
+fn statement(actor: &Actor, at: OffsetDateTime, motive: &Motive) -> Statement {
+    Statement {
+        text: motive.as_str().to_owned(),
+        at,
+        by: actor.name.clone(),
+        role: actor.role.as_str().to_owned(),
+    }
+}
+
+/// The review per school that currently speaks for it: the highest version, latest opened.
+pub fn current_reviews(reviews: &[Review]) -> BTreeMap<String, &Review> {
+    let mut out: BTreeMap<String, &Review> = BTreeMap::new();
+    for r in reviews {
+        let key = r.uai.as_str().to_owned();
+        match out.get(&key) {
+            Some(cur) if (cur.version, cur.opened_at) >= (r.version, r.opened_at) => {}
+            _ => {
+                out.insert(key, r);
+            }
+        }
+    }
+    out
+}
+
+/// The version that is publishable in a school: the highest version whose review is publishable.
+fn publishable_review<'a>(reviews: impl Iterator<Item = &'a Review>) -> Option<&'a Review> {
+    reviews
+        .filter(|r| r.state.is_publishable())
+        .max_by_key(|r| (r.version, r.opened_at))
+}
+
+impl Charte {
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    fn authority_name(&self, id: &str) -> String {
+        self.directory
+            .authority(id)
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| id.to_owned())
+    }
+
+    async fn school_or_placeholder(&self, uai: &Uai) -> AppResult<School> {
+        self.store
+            .school(uai)
+            .await?
+            .ok_or_else(|| AppError::Internal(format!("établissement {uai} absent de l'annuaire")))
+    }
+
+    fn department(school: &School) -> AppResult<Department> {
+        Department::parse(&school.department)
+            .map_err(|e| AppError::Internal(format!("département de {} : {e}", school.uai)))
+    }
+
+    fn head_recipients(school: &School) -> Vec<String> {
+        school.email.iter().map(|e| e.to_string()).collect()
+    }
+
+    fn authority_recipients(&self, authority_id: &str) -> Vec<String> {
+        self.directory
+            .authority(authority_id)
+            .map(|a| vec![a.email.to_string()])
+            .unwrap_or_default()
+    }
+
+    async fn commit(&self, commit: Commit) -> AppResult<bool> {
+        let wakes = commit
+            .reviews
+            .iter()
+            .any(|r| r.state == ReviewState::Pending);
+        match self.store.commit(commit).await {
+            Ok(()) => {
+                if wakes {
+                    self.wake.notify_one();
+                }
+                Ok(true)
+            }
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn open_review(
+        &self,
+        message: &Message,
+        version: &Version,
+        school: &School,
+        now: OffsetDateTime,
+        state: ReviewState,
+    ) -> AppResult<Review> {
+        let deadline = match (state, message.kind.review_days()) {
+            (ReviewState::Pending, Some(days)) => {
+                let dept = Self::department(school)?;
+                let zone = zone_for_academie(&school.academie_name);
+                let d = self.calendar.deadline(DeadlineQuery {
+                    submitted_at: now,
+                    business_days: days,
+                    department: &dept,
+                    zone: zone.as_ref(),
+                });
+                Some(ReviewDeadline {
+                    expires_at: d.expires_at,
+                    last_day: d.last_day,
+                    business_days: days,
+                    mode: d.mode,
+                    school_holiday_warning: d.school_holiday_warning,
+                })
+            }
+            _ => None,
+        };
+        let published = state.is_publishable();
+        Ok(Review {
+            id: uuid::Uuid::new_v4().to_string(),
+            message_id: message.id.clone(),
+            authority_id: message.authority_id.clone(),
+            uai: school.uai.clone(),
+            department: school.department.clone(),
+            academie_code: school.academie_code.clone(),
+            version: version.number,
+            version_hash: version.hash.clone(),
+            state,
+            opened_at: now,
+            deadline,
+            decided_at: published.then_some(now),
+            rectification: None,
+            escalation: None,
+            arbitrator: None,
+            arbitration: None,
+            live_from: published.then(|| version.publish_at.max(now)),
+            revision: 0,
+        })
+    }
+
+    fn new_version(
+        number: u32,
+        content: ValidContent,
+        actor: &Actor,
+        now: OffsetDateTime,
+        note: Option<String>,
+    ) -> Version {
+        let hash = content.hash();
+        Version {
+            number,
+            title: content.title,
+            body_html: content.body_html,
+            audience: content.audience,
+            publish_at: content.publish_at,
+            display_until: content.display_until,
+            hash,
+            submitted_at: now,
+            submitted_by: actor.name.clone(),
+            change_note: note,
+            sanitised: content.sanitised,
+            warnings: content.warnings,
+        }
+    }
+
+    /// Resolves and checks target UAIs: known to the directory and within the authority's remit.
+    async fn resolve_targets(
+        &self,
+        authority_id: &str,
+        raw: Option<&[String]>,
+    ) -> AppResult<Vec<School>> {
+        let authority = self.directory.authority(authority_id).ok_or_else(|| {
+            AppError::Forbidden(format!(
+                "La collectivité « {authority_id} » de votre jeton est inconnue de l'annuaire."
+            ))
+        })?;
+        let raw = match raw {
+            None | Some([]) => {
+                return Err(AppError::invalid(
+                    "targets",
+                    "Indiquez au moins un établissement destinataire (codes UAI).",
+                ));
+            }
+            Some(r) => r,
+        };
+        if raw.len() > 5_000 {
+            return Err(AppError::invalid(
+                "targets",
+                "5 000 établissements au plus par communication.",
+            ));
+        }
+        let mut violations = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut schools = Vec::new();
+        for (i, code) in raw.iter().enumerate() {
+            let field = format!("targets[{i}]");
+            let uai = match Uai::parse(code) {
+                Ok(u) => u,
+                Err(e) => {
+                    violations.push(Violation::new(field, e.to_string()));
+                    continue;
+                }
+            };
+            if !seen.insert(uai.clone()) {
+                continue;
+            }
+            match self.store.school(&uai).await? {
+                None => violations.push(Violation::new(
+                    field,
+                    format!(
+                        "L'établissement {uai} est inconnu de l'annuaire : vérifiez le code UAI."
+                    ),
+                )),
+                Some(school) => match check_remit(authority, &school) {
+                    Ok(()) => schools.push(school),
+                    Err(refusal) => violations.push(Violation::new(field, refusal.to_string())),
+                },
+            }
+        }
+        if violations.is_empty() {
+            Ok(schools)
+        } else {
+            Err(AppError::Invalid(violations))
+        }
+    }
+
+    fn require_authority(actor: &Actor) -> AppResult<String> {
+        match (&actor.authority, actor.role.is_authority()) {
+            (Some(a), true) => Ok(a.clone()),
+            _ => Err(AppError::Forbidden(
+                "Seuls les agents et représentants d'une collectivité peuvent soumettre ou modifier une communication.".into(),
+            )),
+        }
+    }
+
+    /// Submits a message: freezes version 1, opens one review per school (or publishes an
+    /// emergency at once), queues the emails, all in one commit.
+    pub async fn submit(
+        &self,
+        actor: &Actor,
+        sub: Submission,
+        idempotency: Option<(String, String)>,
+    ) -> AppResult<(MessageView, bool)> {
+        let authority_id = Self::require_authority(actor)?;
+        let scoped_key = idempotency
+            .as_ref()
+            .map(|(k, h)| (format!("{authority_id}:{k}"), h.clone()));
+        if let Some((key, hash)) = &scoped_key {
+            if let Some(view) = self.replay(actor, key, hash).await? {
+                return Ok((view, false));
+            }
+        }
+
+        let now = self.now();
+        let mut violations = Vec::new();
+        let kind = match sub.kind.as_deref().map(str::trim) {
+            None | Some("") => {
+                violations.push(Violation::new(
+                    "kind",
+                    "Le type est obligatoire : recurring, one_off ou emergency.",
+                ));
+                None
+            }
+            Some(k) => {
+                let parsed = MessageKind::parse(k);
+                if parsed.is_none() {
+                    violations.push(Violation::new(
+                        "kind",
+                        format!("Type inconnu « {k} » : recurring, one_off ou emergency."),
+                    ));
+                }
+                parsed
+            }
+        };
+        let purpose = match sub.purpose.as_deref().map(str::trim) {
+            None | Some("") | Some("information") => Purpose::Information,
+            Some("evaluation") => Purpose::Evaluation,
+            Some(p) => {
+                violations.push(Violation::new(
+                    "purpose",
+                    format!("Finalité inconnue « {p} » : information ou evaluation."),
+                ));
+                Purpose::Information
+            }
+        };
+        let content = validate_content(&sub.draft, now)
+            .map_err(|v| violations.extend(v))
+            .ok();
+        let emergency = if kind == Some(MessageKind::Emergency) {
+            if purpose == Purpose::Evaluation {
+                violations.push(Violation::new(
+                    "purpose",
+                    "Une communication d'évaluation ne peut pas être publiée en urgence.",
+                ));
+            }
+            validate_emergency(
+                sub.emergency_category.as_deref(),
+                sub.emergency_justification.as_deref(),
+            )
+            .map_err(|v| violations.extend(v))
+            .ok()
+        } else {
+            if sub.emergency_category.is_some() || sub.emergency_justification.is_some() {
+                violations.push(Violation::new(
+                    "emergency",
+                    "Une déclaration d'urgence n'accompagne que le type « emergency ».",
+                ));
+            }
+            None
+        };
+        let schools = match self
+            .resolve_targets(&authority_id, sub.targets.as_deref())
+            .await
+        {
+            Ok(s) => s,
+            Err(AppError::Invalid(v)) => {
+                violations.extend(v);
+                vec![]
+            }
+            Err(e) => return Err(e),
+        };
+        let (Some(kind), Some(content), true) = (kind, content, violations.is_empty()) else {
+            return Err(AppError::Invalid(violations));
+        };
+
+        let version = Self::new_version(1, content, actor, now, None);
+        let mut academies: Vec<String> = schools.iter().map(|s| s.academie_code.clone()).collect();
+        academies.sort();
+        academies.dedup();
+        let message = Message {
+            id: uuid::Uuid::new_v4().to_string(),
+            authority_id: authority_id.clone(),
+            kind,
+            purpose,
+            emergency,
+            targets: schools.iter().map(|s| s.uai.clone()).collect(),
+            versions: vec![version.clone()],
+            submitted_at: now,
+            submitted_by: actor.name.clone(),
+            coproduction: vec![],
+            withdrawn: None,
+            revision: 0,
+        };
+        let authority_name = self.authority_name(&authority_id);
+        let mut reviews = Vec::new();
+        let mut outbox = Vec::new();
+        let mut first = entry(
+            actor,
+            now,
+            if kind == MessageKind::Emergency {
+                "emergency_published"
+            } else {
+                "submitted"
+            },
+        );
+        first.version = Some(1);
+        first.version_hash = Some(version.hash.clone());
+        first.motive = message
+            .emergency
+            .as_ref()
+            .map(|e| format!("{} — {}", e.category.label(), e.justification));
+        let mut entries = vec![first];
+
+        if purpose == Purpose::Evaluation {
+            for code in &academies {
+                if let Some(c) = self.directory.academic_services_for(code) {
+                    outbox.push(notification::coproduction_request(
+                        &message,
+                        &authority_name,
+                        code,
+                        vec![c.email.to_string()],
+                        now,
+                    ));
+                }
+            }
+        } else {
+            let state = if kind == MessageKind::Emergency {
+                ReviewState::EmergencyPublished
+            } else {
+                ReviewState::Pending
+            };
+            for school in &schools {
+                let review = self.open_review(&message, &version, school, now, state)?;
+                let dept = Self::department(school)?;
+                let sref = SchoolRef {
+                    name: &school.name,
+                    uai: school.uai.as_str(),
+                    department: &dept,
+                };
+                let mail = if kind == MessageKind::Emergency {
+                    notification::emergency_copy(
+                        &message,
+                        &review,
+                        &sref,
+                        &authority_name,
+                        Self::head_recipients(school),
+                        now,
+                    )
+                } else {
+                    notification::review_request(
+                        &message,
+                        &review,
+                        &sref,
+                        &authority_name,
+                        Self::head_recipients(school),
+                        &self.widget_url,
+                        now,
+                    )
+                };
+                outbox.extend(mail.filter(|m| !m.to.is_empty()));
+                reviews.push(review);
+            }
+        }
+        if kind == MessageKind::Emergency {
+            tracing::warn!(authority = %authority_id, message = %message.id, "communication d'urgence publiée");
+        }
+        entries.truncate(1);
+        let (audit, _) = crate::domain::audit::ChainHead::default().extend(&message.id, entries);
+        let commit = Commit {
+            messages: vec![message.clone()],
+            reviews,
+            audit,
+            outbox,
+            idempotency: scoped_key.as_ref().map(|(key, hash)| IdempotencyRecord {
+                key: key.clone(),
+                request_hash: hash.clone(),
+                message_id: message.id.clone(),
+            }),
+        };
+        if !self.commit(commit).await? {
+            // Only the idempotency key can collide for a brand-new message: a concurrent twin won.
+            if let Some((key, hash)) = &scoped_key {
+                if let Some(view) = self.replay(actor, key, hash).await? {
+                    return Ok((view, false));
+                }
+            }
+            return Err(AppError::Conflict(
+                "La soumission est entrée en conflit avec une autre : réessayez.".into(),
+            ));
+        }
+        Ok((self.get_message(actor, &message.id).await?, true))
+    }
+
+    async fn replay(&self, actor: &Actor, key: &str, hash: &str) -> AppResult<Option<MessageView>> {
+        match self.store.idempotency(key).await? {
+            None => Ok(None),
+            Some(rec) if rec.request_hash == hash => {
+                Ok(Some(self.get_message(actor, &rec.message_id).await?))
+            }
+            Some(_) => Err(AppError::Invalid(vec![Violation::new(
+                "Idempotency-Key",
+                "Cette clé d'idempotence a déjà servi pour une autre requête : utilisez une nouvelle clé pour une nouvelle communication.",
+            )])),
+        }
+    }
+
+    async fn load_message_for_authority(&self, actor: &Actor, id: &str) -> AppResult<Message> {
+        let authority_id = Self::require_authority(actor)?;
+        match self.store.message(id).await? {
+            Some(m) if m.authority_id == authority_id => Ok(m),
+            _ => Err(not_found("Communication")),
+        }
+    }
+
+    /// Submits a rectified version: supersedes the open reviews and opens new ones with a fresh deadline.
+    pub async fn submit_version(
+        &self,
+        actor: &Actor,
+        message_id: &str,
+        nv: NewVersion,
+    ) -> AppResult<MessageView> {
+        for _ in 0..MAX_ATTEMPTS {
+            let message = self.load_message_for_authority(actor, message_id).await?;
+            if message.withdrawn.is_some() {
+                return Err(AppError::Conflict("La communication a été retirée : elle ne peut plus recevoir de nouvelle version.".into()));
+            }
+            if message.kind == MessageKind::Emergency {
+                return Err(AppError::Conflict(
+                    "Une communication d'urgence est publiée sans examen : retirez-la et soumettez une nouvelle communication.".into(),
+                ));
+            }
+            let now = self.now();
+            let content = validate_content(&nv.draft, now).map_err(AppError::Invalid)?;
+            let reviews = self.store.reviews_of_message(message_id).await?;
+            let current = current_reviews(&reviews);
+            let coproduced: BTreeSet<String> = message
+                .coproduction
+                .iter()
+                .map(|c| c.academie_code.clone())
+                .collect();
+
+            let targets: Vec<Uai> = match nv.targets.as_deref() {
+                None => message
+                    .targets
+                    .iter()
+                    .filter(|u| {
+                        current
+                            .get(u.as_str())
+                            .is_none_or(|r| !r.state.is_publishable())
+                    })
+                    .cloned()
+                    .collect(),
+                Some(list) => {
+                    let mut out = Vec::new();
+                    let mut v = Vec::new();
+                    for (i, raw) in list.iter().enumerate() {
+                        match Uai::parse(raw) {
+                            Ok(u) if message.targets.contains(&u) => out.push(u),
+                            Ok(u) => v.push(Violation::new(format!("targets[{i}]"), format!("L'établissement {u} n'est pas destinataire de cette communication."))),
+                            Err(e) => v.push(Violation::new(format!("targets[{i}]"), e.to_string())),
+                        }
+                    }
+                    if !v.is_empty() {
+                        return Err(AppError::Invalid(v));
+                    }
+                    out.sort();
+                    out.dedup();
+                    out
+                }
+            };
+            if targets.is_empty() {
+                return Err(AppError::Conflict(
+                    "Tous les établissements ont déjà approuvé une version : indiquez dans `targets` ceux qui doivent examiner la nouvelle.".into(),
+                ));
+            }
+            let number = message.current_version().number + 1;
+            let note = nv
+                .change_note
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+            let version = Self::new_version(number, content, actor, now, note);
+            let mut message = message;
+            message.versions.push(version.clone());
+            let authority_name = self.authority_name(&message.authority_id);
+
+            let mut entries = vec![{
+                let mut e = entry(actor, now, "version_submitted");
+                e.version = Some(number);
+                e.version_hash = Some(version.hash.clone());
+                e.motive = version.change_note.clone();
+                e
+            }];
+            let mut changed = Vec::new();
+            let mut outbox = Vec::new();
+            let dummy_dept =
+                Department::parse("75").map_err(|e| AppError::Internal(e.to_string()))?;
+            for old in reviews
+                .iter()
+                .filter(|r| targets.contains(&r.uai) && r.state.is_open())
+            {
+                let ctx = TransitionContext {
+                    at: now,
+                    deadline: None,
+                    department: &dummy_dept,
+                };
+                let next = transition(old.state, ReviewEvent::Supersede, ctx)?;
+                let mut r = old.clone();
+                r.state = next;
+                entries.push(review_entry(Some(actor), now, "superseded", &r, None));
+                changed.push(r);
+            }
+            for uai in &targets {
+                let school = self.school_or_placeholder(uai).await?;
+                if message.purpose == Purpose::Evaluation
+                    && !coproduced.contains(&school.academie_code)
+                {
+                    continue;
+                }
+                let review =
+                    self.open_review(&message, &version, &school, now, ReviewState::Pending)?;
+                let dept = Self::department(&school)?;
+                let sref = SchoolRef {
+                    name: &school.name,
+                    uai: school.uai.as_str(),
+                    department: &dept,
+                };
+                outbox.extend(
+                    notification::review_request(
+                        &message,
+                        &review,
+                        &sref,
+                        &authority_name,
+                        Self::head_recipients(&school),
+                        &self.widget_url,
+                        now,
+                    )
+                    .filter(|m| !m.to.is_empty()),
+                );
+                entries.push(review_entry(
+                    Some(actor),
+                    now,
+                    "review_opened",
+                    &review,
+                    None,
+                ));
+                changed.push(review);
+            }
+            let head = self.store.audit_head(message_id).await?;
+            let (audit, _) = head.extend(message_id, entries);
+            if self
+                .commit(Commit {
+                    messages: vec![message],
+                    reviews: changed,
+                    audit,
+                    outbox,
+                    idempotency: None,
+                })
+                .await?
+            {
+                return self.get_message(actor, message_id).await;
+            }
+        }
+        Err(AppError::Conflict(
+            "La communication est très sollicitée en ce moment : réessayez.".into(),
+        ))
+    }
+
+    /// Withdraws a message everywhere: open reviews end, publications stop.
+    pub async fn withdraw(
+        &self,
+        actor: &Actor,
+        message_id: &str,
+        motive: Option<String>,
+    ) -> AppResult<MessageView> {
+        for _ in 0..MAX_ATTEMPTS {
+            let mut message = self.load_message_for_authority(actor, message_id).await?;
+            if let Some(w) = &message.withdrawn {
+                return Err(AppError::Conflict(format!(
+                    "La communication a déjà été retirée le {} par {}.",
+                    crate::domain::message::rfc3339(w.at),
+                    w.by
+                )));
+            }
+            let now = self.now();
+            let motive = motive
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+            message.withdrawn = Some(Withdrawal {
+                at: now,
+                by: actor.name.clone(),
+                motive: motive.clone(),
+            });
+            let reviews = self.store.reviews_of_message(message_id).await?;
+            let mut entries = vec![{
+                let mut e = entry(actor, now, "withdrawn");
+                e.motive = motive.clone();
+                e
+            }];
+            let mut changed = Vec::new();
+            let mut notified = BTreeSet::new();
+            let mut outbox = Vec::new();
+            let authority_name = self.authority_name(&message.authority_id);
+            for r in &reviews {
+                let dept = Department::parse(&r.department)
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                let ctx = TransitionContext {
+                    at: now,
+                    deadline: None,
+                    department: &dept,
+                };
+                if let Ok(next) = transition(r.state, ReviewEvent::Withdraw, ctx) {
+                    let mut r2 = r.clone();
+                    r2.state = next;
+                    entries.push(review_entry(
+                        Some(actor),
+                        now,
+                        "withdrawn",
+                        &r2,
+                        motive.as_deref(),
+                    ));
+                    if notified.insert(r.uai.clone()) {
+                        let school = self.school_or_placeholder(&r.uai).await?;
+                        let sref = SchoolRef {
+                            name: &school.name,
+                            uai: school.uai.as_str(),
+                            department: &dept,
+                        };
+                        let mail = notification::withdrawal_notice(
+                            &message,
+                            &sref,
+                            &authority_name,
+                            Self::head_recipients(&school),
+                            now,
+                        );
+                        if !mail.to.is_empty() {
+                            outbox.push(mail);
+                        }
+                    }
+                    changed.push(r2);
+                }
+            }
+            let head = self.store.audit_head(message_id).await?;
+            let (audit, _) = head.extend(message_id, entries);
+            if self
+                .commit(Commit {
+                    messages: vec![message],
+                    reviews: changed,
+                    audit,
+                    outbox,
+                    idempotency: None,
+                })
+                .await?
+            {
+                return self.get_message(actor, message_id).await;
+            }
+        }
+        Err(AppError::Conflict(
+            "La communication est très sollicitée en ce moment : réessayez.".into(),
+        ))
+    }
+
+    fn can_see_review(actor: &Actor, r: &Review) -> bool {
+        match actor.role {
+            Role::Head => actor.uais.contains(&r.uai),
+            Role::AuthorityAgent | Role::AuthorityRepresentative => {
+                actor.authority.as_deref() == Some(&r.authority_id)
+            }
+            Role::AcademicServices => actor.academie.as_deref() == Some(&r.academie_code),
+            Role::Arbitrator => actor.arbitrator.is_some() && r.arbitrator == actor.arbitrator,
+            Role::Admin => true,
+            Role::Ent => false,
+        }
+    }
+
+    async fn message_academies(&self, m: &Message) -> AppResult<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        for u in &m.targets {
+            if let Some(s) = self.store.school(u).await? {
+                out.insert(s.academie_code);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One message as the actor may see it.
+    pub async fn get_message(&self, actor: &Actor, id: &str) -> AppResult<MessageView> {
+        let message = self
+            .store
+            .message(id)
+            .await?
+            .ok_or_else(|| not_found("Communication"))?;
+        let reviews = self.store.reviews_of_message(id).await?;
+        let visible: Vec<Review> = reviews
+            .iter()
+            .filter(|r| Self::can_see_review(actor, r))
+            .cloned()
+            .collect();
+        let allowed = match actor.role {
+            Role::AuthorityAgent | Role::AuthorityRepresentative => {
+                actor.authority.as_deref() == Some(&message.authority_id)
+            }
+            Role::Admin => true,
+            Role::AcademicServices => {
+                let mine = actor.academie.clone().unwrap_or_default();
+                self.message_academies(&message).await?.contains(&mine)
+            }
+            _ => !visible.is_empty(),
+        };
+        if !allowed {
+            return Err(not_found("Communication"));
+        }
+        self.present_message(&message, &reviews, visible).await
+    }
+
+    /// The actor's messages, newest first.
+    pub async fn list_messages(&self, actor: &Actor, q: &ListQuery) -> AppResult<MessagePage> {
+        let messages: Vec<Message> = match actor.role {
+            Role::AuthorityAgent | Role::AuthorityRepresentative => {
+                self.store
+                    .messages_of_authority(actor.authority.as_deref().unwrap_or(""))
+                    .await?
+            }
+            Role::Admin | Role::AcademicServices => self.store.all_messages().await?,
+            Role::Head => {
+                let mut ids = BTreeSet::new();
+                for u in &actor.uais {
+                    ids.extend(
+                        self.store
+                            .reviews_of_school(u)
+                            .await?
+                            .into_iter()
+                            .map(|r| r.message_id),
+                    );
+                }
+                let mut out = Vec::new();
+                for id in ids {
+                    out.extend(self.store.message(&id).await?);
+                }
+                out
+            }
+            Role::Arbitrator | Role::Ent => vec![],
+        };
+        let mut keyed = Vec::new();
+        for m in messages {
+            if let Some(k) = &q.kind {
+                if MessageKind::parse(k) != Some(m.kind) {
+                    continue;
+                }
+            }
+            let view = match self.get_message(actor, &m.id).await {
+                Ok(v) => v,
+                Err(AppError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if let Some(s) = &q.state {
+                if serde_json::to_value(view.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .as_deref()
+                    != Some(s.as_str())
+                {
+                    continue;
+                }
+            }
+            // Newest first: invert the timestamp so the ascending key sorts descending.
+            let key = format!("{:020}{}", i64::MAX - m.submitted_at.unix_timestamp(), m.id);
+            keyed.push((key, view));
+        }
+        let (items, next_cursor) = paginate(keyed, q)?;
+        Ok(MessagePage { items, next_cursor })
+    }
+
+    /// Reviews visible to the actor: a head's inbox, soonest deadline first.
+    pub async fn list_reviews(&self, actor: &Actor, q: &ListQuery) -> AppResult<ReviewPage> {
+        let filter_uai = match q.uai.as_deref() {
+            Some(u) => Some(Uai::parse(u).map_err(|e| AppError::invalid("uai", e.to_string()))?),
+            None => None,
+        };
+        let reviews: Vec<Review> = match actor.role {
+            Role::Head => {
+                let mut out = Vec::new();
+                for u in &actor.uais {
+                    if filter_uai.as_ref().is_none_or(|f| f == u) {
+                        out.extend(self.store.reviews_of_school(u).await?);
+                    }
+                }
+                out
+            }
+            Role::AuthorityAgent | Role::AuthorityRepresentative => {
+                let mut out = Vec::new();
+                for m in self
+                    .store
+                    .messages_of_authority(actor.authority.as_deref().unwrap_or(""))
+                    .await?
+                {
+                    out.extend(self.store.reviews_of_message(&m.id).await?);
+                }
+                out
+            }
+            Role::Arbitrator => self.store.open_disputes(actor.arbitrator.as_ref()).await?,
+            Role::AcademicServices | Role::Admin => match &filter_uai {
+                Some(u) => self.store.reviews_of_school(u).await?,
+                None => {
+                    return Err(AppError::invalid(
+                        "uai",
+                        "Précisez l'établissement (paramètre `uai`).",
+                    ));
+                }
+            },
+            Role::Ent => vec![],
+        };
+        let state_filter = match q.state.as_deref() {
+            None => None,
+            Some(s) => Some(
+                serde_json::from_value::<ReviewState>(serde_json::Value::String(s.to_owned()))
+                    .map_err(|_| AppError::invalid("state", format!("État inconnu « {s} » : pending, approved, tacitly_approved, rectification_requested, superseded, in_arbitration, authorised, upheld, withdrawn, emergency_published.")))?,
+            ),
+        };
+        let mut keyed = Vec::new();
+        for r in reviews.iter().filter(|r| Self::can_see_review(actor, r)) {
+            if filter_uai.as_ref().is_some_and(|u| *u != r.uai)
+                || state_filter.is_some_and(|s| s != r.state)
+            {
+                continue;
+            }
+            let rank = if r.state == ReviewState::Pending {
+                0
+            } else {
+                1
+            };
+            let due = r
+                .deadline
+                .as_ref()
+                .map_or(i128::MAX / 2, |d| d.expires_at.unix_timestamp_nanos());
+            let opened = i64::MAX - r.opened_at.unix_timestamp();
+            let key = format!("{rank}{due:040}{opened:020}{}", r.id);
+            keyed.push((key, self.present_review(r).await?));
+        }
+        let (items, next_cursor) = paginate(keyed, q)?;
+        Ok(ReviewPage { items, next_cursor })
+    }
+
+    /// One review with its content, the changes since the previous version, and its history.
+    pub async fn get_review(&self, actor: &Actor, id: &str) -> AppResult<ReviewDetail> {
+        let review = self
+            .store
+            .review(id)
+            .await?
+            .filter(|r| Self::can_see_review(actor, r))
+            .ok_or_else(|| not_found("Revue"))?;
+        let message = self
+            .store
+            .message(&review.message_id)
+            .await?
+            .ok_or_else(|| not_found("Communication"))?;
+        self.present_review_detail(&message, &review).await
+    }
+
+    /// Approve or request a rectification, as the school's head.
+    pub async fn head_decides(
+        &self,
+        actor: &Actor,
+        review_id: &str,
+        event: ReviewEvent,
+        motive: Option<String>,
+    ) -> AppResult<ReviewDetail> {
+        if actor.role != Role::Head {
+            return Err(AppError::Forbidden("Seul le chef d'établissement destinataire peut approuver ou demander une rectification.".into()));
+        }
+        let motive = match event {
+            ReviewEvent::RequestRectification => Some(
+                Motive::parse("motive", motive.as_deref())
+                    .map_err(|v| AppError::Invalid(vec![v]))?,
+            ),
+            _ => None,
+        };
+        self.apply(actor, review_id, event, motive).await
+    }
+
+    /// Escalate a dispute to the arbitrator, as the authority's representative.
+    pub async fn escalate(
+        &self,
+        actor: &Actor,
+        review_id: &str,
+        statement: Option<String>,
+    ) -> AppResult<ReviewDetail> {
+        if actor.role != Role::AuthorityRepresentative {
+            return Err(AppError::Forbidden(
+                "Seul le président de la collectivité ou son représentant (rôle authority_representative) peut saisir l'autorité d'arbitrage.".into(),
+            ));
+        }
+        let statement = Motive::parse("statement", statement.as_deref())
+            .map_err(|v| AppError::Invalid(vec![v]))?;
+        self.apply(actor, review_id, ReviewEvent::Escalate, Some(statement))
+            .await
+    }
+
+    /// Settle a dispute, as its arbitrator.
+    pub async fn arbitrate(
+        &self,
+        actor: &Actor,
+        review_id: &str,
+        decision: ArbitrationDecision,
+        motive: Option<String>,
+    ) -> AppResult<ReviewDetail> {
+        if actor.role != Role::Arbitrator {
+            return Err(AppError::Forbidden(
+                "Seuls le recteur ou le DRAAF saisis du litige peuvent le trancher.".into(),
+            ));
+        }
+        let motive =
+            Motive::parse("motive", motive.as_deref()).map_err(|v| AppError::Invalid(vec![v]))?;
+        let event = match decision {
+            ArbitrationDecision::Authorise => ReviewEvent::Authorise,
+            ArbitrationDecision::Uphold => ReviewEvent::Uphold,
+        };
+        self.apply(actor, review_id, event, Some(motive)).await
+    }
+
+    /// Applies one event to one review, with its audit record and emails, in one commit.
+    async fn apply(
+        &self,
+        actor: &Actor,
+        review_id: &str,
+        event: ReviewEvent,
+        motive: Option<Motive>,
+    ) -> AppResult<ReviewDetail> {
+        for _ in 0..MAX_ATTEMPTS {
+            let review = self
+                .store
+                .review(review_id)
+                .await?
+                .filter(|r| Self::can_see_review(actor, r))
+                .ok_or_else(|| not_found("Revue"))?;
+            let message = self
+                .store
+                .message(&review.message_id)
+                .await?
+                .ok_or_else(|| not_found("Communication"))?;
+            if matches!(event, ReviewEvent::Escalate)
+                && actor.authority.as_deref() != Some(&message.authority_id)
+            {
+                return Err(not_found("Revue"));
+            }
+            let school = self.school_or_placeholder(&review.uai).await?;
+            let dept = Self::department(&school)?;
+            let now = self.now();
+            let ctx = TransitionContext {
+                at: now,
+                deadline: review.deadline.as_ref().map(|d| d.expires_at),
+                department: &dept,
+            };
+            let next = match transition(review.state, event, ctx) {
+                Ok(n) => n,
+                Err(refusal @ Refusal::DeadlineExpired { .. }) => {
+                    // The answer came too late: record the tacit approval now rather than leave it to the sweep.
+                    self.expire(review_id).await?;
+                    return Err(refusal.into());
+                }
+                Err(r) => return Err(r.into()),
+            };
+            let mut r = review.clone();
+            r.state = next;
+            let sref = SchoolRef {
+                name: &school.name,
+                uai: school.uai.as_str(),
+                department: &dept,
+            };
+            let mut outbox = Vec::new();
+            let authority_to = self.authority_recipients(&message.authority_id);
+            match event {
+                ReviewEvent::Approve => {
+                    r.decided_at = Some(now);
+                    r.live_from = message.version(r.version).map(|v| v.publish_at.max(now));
+                    outbox.extend(notification::approval_notice(
+                        &message,
+                        &r,
+                        &sref,
+                        authority_to,
+                        false,
+                        now,
+                    ));
+                }
+                ReviewEvent::RequestRectification => {
+                    r.decided_at = Some(now);
+                    r.rectification = motive.as_ref().map(|m| statement(actor, now, m));
+                    let academic = self
+                        .directory
+                        .academic_services_for(&school.academie_code)
+                        .map(|c| vec![c.email.to_string()])
+                        .unwrap_or_default();
+                    outbox.extend(notification::rectification_requested(
+                        &message,
+                        &r,
+                        &sref,
+                        authority_to,
+                        academic,
+                        now,
+                    ));
+                }
+                ReviewEvent::Escalate => {
+                    let arb = arbitrator_for(&school);
+                    let contact = self.directory.arbitrator_contact(&arb);
+                    r.escalation = motive.as_ref().map(|m| statement(actor, now, m));
+                    r.arbitrator = Some(arb);
+                    let authority_name = self.authority_name(&message.authority_id);
+                    let (name, to) = contact
+                        .map(|c| (c.name.clone(), vec![c.email.to_string()]))
+                        .unwrap_or_default();
+                    outbox.extend(notification::escalation(
+                        &message,
+                        &r,
+                        &sref,
+                        &authority_name,
+                        &name,
+                        to,
+                        now,
+                    ));
+                }
+                ReviewEvent::Authorise | ReviewEvent::Uphold => {
+                    r.arbitration = motive.as_ref().map(|m| statement(actor, now, m));
+                    if event == ReviewEvent::Authorise {
+                        r.live_from = message.version(r.version).map(|v| v.publish_at.max(now));
+                    }
+                    let mut to = authority_to;
+                    to.extend(Self::head_recipients(&school));
+                    outbox.extend(notification::arbitration_outcome(
+                        &message, &r, &sref, to, now,
+                    ));
+                }
+                _ => {}
+            }
+            outbox.retain(|m: &OutboxEmail| !m.to.is_empty());
+            let head = self.store.audit_head(&message.id).await?;
+            let (audit, _) = head.extend(
+                &message.id,
+                vec![review_entry(
+                    Some(actor),
+                    now,
+                    event.action(),
+                    &r,
+                    motive.as_ref().map(Motive::as_str),
+                )],
+            );
+            if self
+                .commit(Commit {
+                    messages: vec![],
+                    reviews: vec![r],
+                    audit,
+                    outbox,
+                    idempotency: None,
+                })
+                .await?
+            {
+                return self.get_review(actor, review_id).await;
+            }
+            // Lost a race: loop to re-read; if the review itself moved, the transition now refuses with its new state.
+        }
+        Err(AppError::Conflict(
+            "La revue est très sollicitée en ce moment : réessayez.".into(),
+        ))
+    }
+
+    /// Records tacit approval of a review whose deadline has passed. Idempotent: a review that is
+    /// no longer pending, or not yet due, is left alone. Returns whether this call approved it.
+    pub async fn expire(&self, review_id: &str) -> AppResult<bool> {
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(review) = self.store.review(review_id).await? else {
+                return Ok(false);
+            };
+            if review.state != ReviewState::Pending {
+                return Ok(false);
+            }
+            let Some(message) = self.store.message(&review.message_id).await? else {
+                return Ok(false);
+            };
+            let school = self.school_or_placeholder(&review.uai).await?;
+            let dept = Self::department(&school)?;
+            let now = self.now();
+            let deadline = review.deadline.as_ref().map(|d| d.expires_at);
+            let ctx = TransitionContext {
+                at: now,
+                deadline,
+                department: &dept,
+            };
+            let Ok(next) = transition(review.state, ReviewEvent::Expire, ctx) else {
+                return Ok(false);
+            };
+            let mut r = review.clone();
+            r.state = next;
+            // The legal instant of the tacit approval is the deadline, not when the sweep ran.
+            let at = deadline.unwrap_or(now);
+            r.decided_at = Some(at);
+            r.live_from = message.version(r.version).map(|v| v.publish_at.max(at));
+            let sref = SchoolRef {
+                name: &school.name,
+                uai: school.uai.as_str(),
+                department: &dept,
+            };
+            let mut to = self.authority_recipients(&message.authority_id);
+            to.extend(Self::head_recipients(&school));
+            let outbox: Vec<_> = notification::approval_notice(&message, &r, &sref, to, true, now)
+                .into_iter()
+                .filter(|m| !m.to.is_empty())
+                .collect();
+            let head = self.store.audit_head(&message.id).await?;
+            let (audit, _) = head.extend(
+                &message.id,
+                vec![review_entry(None, at, "tacitly_approved", &r, None)],
+            );
+            if self
+                .commit(Commit {
+                    messages: vec![],
+                    reviews: vec![r],
+                    audit,
+                    outbox,
+                    idempotency: None,
+                })
+                .await?
+            {
+                tracing::info!(review = %review_id, uai = %review.uai, "accord tacite acquis");
+                return Ok(true);
+            }
+        }
+        Err(AppError::Conflict(
+            "conflits répétés pendant l'accord tacite".into(),
+        ))
+    }
+
+    /// Co-validates an evaluation message for the actor's académie and opens its schools' reviews.
+    pub async fn coproduce(&self, actor: &Actor, message_id: &str) -> AppResult<MessageView> {
+        if actor.role != Role::AcademicServices {
+            return Err(AppError::Forbidden(
+                "Seuls les services académiques co-valident une communication d'évaluation.".into(),
+            ));
+        }
+        let academie = actor.academie.clone().unwrap_or_default();
+        for _ in 0..MAX_ATTEMPTS {
+            let mut message = self
+                .store
+                .message(message_id)
+                .await?
+                .ok_or_else(|| not_found("Communication"))?;
+            let mut schools = Vec::new();
+            for u in &message.targets {
+                let s = self.school_or_placeholder(u).await?;
+                if s.academie_code == academie {
+                    schools.push(s);
+                }
+            }
+            if schools.is_empty() {
+                return Err(not_found("Communication"));
+            }
+            if message.purpose != Purpose::Evaluation {
+                return Err(AppError::Conflict("Cette communication n'est pas une communication d'évaluation : elle ne demande pas de co-validation.".into()));
+            }
+            if message.withdrawn.is_some() {
+                return Err(AppError::Conflict(
+                    "La communication a été retirée par la collectivité.".into(),
+                ));
+            }
+            if let Some(c) = message
+                .coproduction
+                .iter()
+                .find(|c| c.academie_code == academie)
+            {
+                return Err(AppError::Conflict(format!(
+                    "L'académie {academie} a déjà co-validé cette communication le {} ({}).",
+                    crate::domain::message::rfc3339(c.at),
+                    c.by
+                )));
+            }
+            let now = self.now();
+            message.coproduction.push(Coproduction {
+                academie_code: academie.clone(),
+                at: now,
+                by: actor.name.clone(),
+            });
+            let version = message.current_version().clone();
+            let authority_name = self.authority_name(&message.authority_id);
+            let mut entries = vec![{
+                let mut e = entry(actor, now, "coproduced");
+                e.version = Some(version.number);
+                e.version_hash = Some(version.hash.clone());
+                e
+            }];
+            let mut reviews = Vec::new();
+            let mut outbox = Vec::new();
+            for school in &schools {
+                let review =
+                    self.open_review(&message, &version, school, now, ReviewState::Pending)?;
+                let dept = Self::department(school)?;
+                let sref = SchoolRef {
+                    name: &school.name,
+                    uai: school.uai.as_str(),
+                    department: &dept,
+                };
+                outbox.extend(
+                    notification::review_request(
+                        &message,
+                        &review,
+                        &sref,
+                        &authority_name,
+                        Self::head_recipients(school),
+                        &self.widget_url,
+                        now,
+                    )
+                    .filter(|m| !m.to.is_empty()),
+                );
+                entries.push(review_entry(
+                    Some(actor),
+                    now,
+                    "review_opened",
+                    &review,
+                    None,
+                ));
+                reviews.push(review);
+            }
+            let head = self.store.audit_head(message_id).await?;
+            let (audit, _) = head.extend(message_id, entries);
+            if self
+                .commit(Commit {
+                    messages: vec![message],
+                    reviews,
+                    audit,
+                    outbox,
+                    idempotency: None,
+                })
+                .await?
+            {
+                return self.get_message(actor, message_id).await;
+            }
+        }
+        Err(AppError::Conflict(
+            "La communication est très sollicitée en ce moment : réessayez.".into(),
+        ))
+    }
+
+    /// Open disputes for the arbitrator, oldest first.
+    pub async fn disputes(&self, actor: &Actor, q: &ListQuery) -> AppResult<DisputePage> {
+        let reviews = match actor.role {
+            Role::Arbitrator => self.store.open_disputes(actor.arbitrator.as_ref()).await?,
+            Role::Admin => self.store.open_disputes(None).await?,
+            Role::AuthorityAgent | Role::AuthorityRepresentative => self
+                .store
+                .open_disputes(None)
+                .await?
+                .into_iter()
+                .filter(|r| actor.authority.as_deref() == Some(&r.authority_id))
+                .collect(),
+            _ => return Err(AppError::Forbidden("Les litiges ne sont visibles que des autorités d'arbitrage et des collectivités concernées.".into())),
+        };
+        let now = self.now();
+        let mut keyed = Vec::new();
+        for r in reviews.iter().filter(|r| Self::can_see_review(actor, r)) {
+            let Some(message) = self.store.message(&r.message_id).await? else {
+                continue;
+            };
+            let Some(version) = message.version(r.version) else {
+                continue;
+            };
+            let since = r.escalation.as_ref().map_or(r.opened_at, |s| s.at);
+            let age = now - since;
+            let key = format!("{:020}{}", since.unix_timestamp() - i64::MIN / 2, r.id);
+            keyed.push((
+                key,
+                DisputeView {
+                    id: r.id.clone(),
+                    age_days: age.whole_days(),
+                    age_hours: age.whole_hours(),
+                    authority_name: self.authority_name(&message.authority_id),
+                    review: self.present_review(r).await?,
+                    content: present::version_view(version),
+                },
+            ));
+        }
+        let (items, next_cursor) = paginate(keyed, q)?;
+        Ok(DisputePage { items, next_cursor })
+    }
+
+    /// What a school displays now: for each message, the newest publishable version, within its window.
+    pub async fn feed(&self, actor: &Actor, uai: &str) -> AppResult<Feed> {
+        let uai = Uai::parse(uai).map_err(|e| AppError::invalid("uai", e.to_string()))?;
+        let allowed = match actor.role {
+            Role::Ent | Role::Head => actor.uais.contains(&uai),
+            Role::Admin => true,
+            _ => false,
+        };
+        if !allowed {
+            return Err(not_found("Établissement"));
+        }
+        let now = self.now();
+        let reviews = self.store.reviews_of_school(&uai).await?;
+        let mut by_message: HashMap<&str, Vec<&Review>> = HashMap::new();
+        for r in &reviews {
+            by_message.entry(r.message_id.as_str()).or_default().push(r);
+        }
+        let mut items = Vec::new();
+        for (message_id, rs) in by_message {
+            let Some(r) = publishable_review(rs.into_iter()) else {
+                continue;
+            };
+            let Some(message) = self.store.message(message_id).await? else {
+                continue;
+            };
+            if message.withdrawn.is_some() {
+                continue;
+            }
+            let (Some(v), Some(live)) = (message.version(r.version), r.live_from) else {
+                continue;
+            };
+            if live <= now && now < v.display_until {
+                items.push(FeedItem {
+                    message_id: message.id.clone(),
+                    authority_id: message.authority_id.clone(),
+                    authority_name: self.authority_name(&message.authority_id),
+                    version: v.number,
+                    version_hash: v.hash.clone(),
+                    title: v.title.clone(),
+                    body_html: v.body_html.clone(),
+                    audience: v.audience.clone(),
+                    emergency: message.kind == MessageKind::Emergency,
+                    live_from: crate::domain::message::rfc3339(live),
+                    display_until: crate::domain::message::rfc3339(v.display_until),
+                });
+            }
+        }
+        items.sort_by(|a, b| {
+            b.live_from
+                .cmp(&a.live_from)
+                .then(a.message_id.cmp(&b.message_id))
+        });
+        Ok(Feed {
+            uai: uai.to_string(),
+            items,
+        })
+    }
+
+    /// A message's audit trail, verified.
+    pub async fn audit(&self, actor: &Actor, message_id: &str) -> AppResult<AuditView> {
+        let view = self.get_message(actor, message_id).await?;
+        let records = self.store.audit(message_id).await?;
+        let verification = crate::domain::audit::verify(&records).into();
+        // People outside the sending authority see only their own schools' part of the trail.
+        let full = matches!(
+            actor.role,
+            Role::Admin | Role::AuthorityAgent | Role::AuthorityRepresentative
+        );
+        let mine: BTreeSet<&str> = view.reviews.iter().map(|r| r.uai.as_str()).collect();
+        let records = records
+            .into_iter()
+            .filter(|r| full || r.entry.uai.as_deref().is_none_or(|u| mine.contains(u)))
+            .collect();
+        Ok(AuditView {
+            message_id: message_id.to_owned(),
+            verification,
+            records,
+        })
+    }
+
+    /// The deadline a review would get, for planning before submitting.
+    pub async fn preview_deadline(
+        &self,
+        kind: Option<&str>,
+        uai: Option<&str>,
+        submitted_at: Option<&str>,
+    ) -> AppResult<DeadlineView> {
+        let mut v = Vec::new();
+        let days = match kind.map(MessageKind::parse) {
+            Some(Some(k)) => match k.review_days() {
+                Some(d) => Some(d),
+                None => {
+                    v.push(Violation::new(
+                        "kind",
+                        "Une communication d'urgence est publiée sans délai d'examen.",
+                    ));
+                    None
+                }
+            },
+            _ => {
+                v.push(Violation::new("kind", "Précisez `kind` : recurring (5 jours ouvrables) ou one_off (3 jours ouvrables)."));
+                None
+            }
+        };
+        let school = match uai.map(Uai::parse) {
+            Some(Ok(u)) => match self.store.school(&u).await? {
+                Some(s) => Some(s),
+                None => {
+                    v.push(Violation::new(
+                        "uai",
+                        format!("L'établissement {u} est inconnu de l'annuaire."),
+                    ));
+                    None
+                }
+            },
+            Some(Err(e)) => {
+                v.push(Violation::new("uai", e.to_string()));
+                None
+            }
+            None => {
+                v.push(Violation::new(
+                    "uai",
+                    "Précisez `uai` : le calendrier dépend de l'établissement.",
+                ));
+                None
+            }
+        };
+        let at = match submitted_at {
+            None => Some(self.now()),
+            Some(s) => {
+                match OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+                    Ok(t) => Some(t),
+                    Err(_) => {
+                        v.push(Violation::new("submitted_at", format!("« {s} » n'est pas une date RFC 3339 (ex. 2026-11-23T10:00:00+01:00 ; encodez « + » en %2B dans l'URL).")));
+                        None
+                    }
+                }
+            }
+        };
+        let (Some(days), Some(school), Some(at)) = (days, school, at) else {
+            return Err(AppError::Invalid(v));
+        };
+        let dept = Self::department(&school)?;
+        let zone = zone_for_academie(&school.academie_name);
+        let d = self.calendar.deadline(DeadlineQuery {
+            submitted_at: at,
+            business_days: days,
+            department: &dept,
+            zone: zone.as_ref(),
+        });
+        Ok(present::deadline_view(
+            Some(school.uai.as_str()),
+            &dept,
+            at,
+            days,
+            &d,
+        ))
+    }
+
+    /// The directory's schools, filtered.
+    pub async fn schools(
+        &self,
+        q: &ListQuery,
+        department: Option<&str>,
+        academie: Option<&str>,
+        school_type: Option<&str>,
+    ) -> AppResult<SchoolPage> {
+        let all = self.store.schools().await?;
+        let keyed = all
+            .into_iter()
+            .filter(|s| {
+                department
+                    .is_none_or(|d| s.department == d.trim_start_matches('0') || s.department == d)
+            })
+            .filter(|s| academie.is_none_or(|a| s.academie_code == a))
+            .filter(|s| school_type.is_none_or(|t| present::school_type(s) == t))
+            .filter(|s| {
+                q.uai
+                    .as_deref()
+                    .is_none_or(|u| s.uai.as_str().eq_ignore_ascii_case(u))
+            })
+            .map(|s| (s.uai.as_str().to_owned(), present::school_view(&s)))
+            .collect();
+        let (items, next_cursor) = paginate(keyed, q)?;
+        Ok(SchoolPage { items, next_cursor })
+    }
+
+    /// The directory's authorities, with their count of emergencies.
+    pub async fn authorities(&self, kind: Option<&str>) -> AppResult<Vec<AuthorityView>> {
+        let mut out = Vec::new();
+        for a in &self.directory.authorities {
+            let k = present::authority_kind(a);
+            if kind.is_some_and(|want| want != k) {
+                continue;
+            }
+            let emergencies = self
+                .store
+                .messages_of_authority(&a.id)
+                .await?
+                .iter()
+                .filter(|m| m.kind == MessageKind::Emergency)
+                .count();
+            out.push(AuthorityView {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                kind: k.to_owned(),
+                code: a.code.clone(),
+                emergencies,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Queued emails, for administrators.
+    pub async fn outbox(&self, actor: &Actor, limit: usize) -> AppResult<Vec<OutboxEmail>> {
+        if actor.role != Role::Admin {
+            return Err(AppError::Forbidden("Réservé aux administrateurs.".into()));
+        }
+        Ok(self.store.outbox(limit.clamp(1, 1000)).await?)
+    }
+
+    /// Records tacit approval of every review due now, in bounded batches; returns how many.
+    pub async fn sweep_due(&self, batch: usize) -> AppResult<usize> {
+        let mut approved = 0;
+        loop {
+            let due = self.store.due_reviews(self.now(), batch).await?;
+            if due.is_empty() {
+                return Ok(approved);
+            }
+            let mut progressed = false;
+            for id in &due {
+                if self.expire(id).await? {
+                    approved += 1;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                // Everything due was handled elsewhere but still indexed: avoid spinning.
+                return Ok(approved);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Presents a computed deadline without a school (for the CLI).
+pub fn present_deadline(
+    dept: &Department,
+    at: OffsetDateTime,
+    days: u32,
+    d: &crate::domain::calendar::Deadline,
+) -> DeadlineView {
+    present::deadline_view(None, dept, at, days, d)
+}

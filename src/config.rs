@@ -1,0 +1,66 @@
+//! Configuration of `charte serve`, from flags and environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::domain::calendar::CalendarMode;
+
+/// How `charte serve` is configured.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "CHARTE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Folder of the embedded store (used when no Redis URL is given).
+    #[arg(long, env = "CHARTE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Redis URL (e.g. redis://127.0.0.1:6379/0); selects the Redis store.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so deployments can share one Redis.
+    #[arg(long, env = "CHARTE_REDIS_PREFIX", default_value = "charte")]
+    pub redis_prefix: String,
+    /// Development mode: accept HS256 tokens signed with the data folder's dev secret (see `charte token`).
+    #[arg(long, env = "CHARTE_DEV")]
+    pub dev: bool,
+    /// Expected token issuer (`iss`), required outside dev mode.
+    #[arg(long, env = "CHARTE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Expected token audience (`aud`).
+    #[arg(long, env = "CHARTE_JWT_AUDIENCE", default_value = "charte")]
+    pub jwt_audience: String,
+    /// Token signature algorithm: RS256 or ES256.
+    #[arg(long, env = "CHARTE_JWT_ALGORITHM", default_value = "RS256")]
+    pub jwt_algorithm: String,
+    /// PEM public key file(s) to verify tokens with (repeat or comma-separate for rotation).
+    #[arg(long, env = "CHARTE_JWT_PUBLIC_KEY", value_delimiter = ',')]
+    pub jwt_public_key: Vec<PathBuf>,
+    /// JWKS URL to fetch verification keys from.
+    #[arg(long, env = "CHARTE_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Directory file (authorities, rectorats, DRAAF, academic services); default: the demo one.
+    #[arg(long, env = "CHARTE_DIRECTORY")]
+    pub directory: Option<PathBuf>,
+    /// Business-day mode: ouvrables, ouvrables_strict or ouvres.
+    #[arg(long, env = "CHARTE_CALENDAR_MODE", default_value = "ouvrables")]
+    pub calendar_mode: CalendarMode,
+    /// School holidays file in the official `fr-en-calendrier-scolaire` CSV format.
+    #[arg(long, env = "CHARTE_SCHOOL_HOLIDAYS")]
+    pub school_holidays: Option<PathBuf>,
+    /// Do not count school-holiday days in review periods (needs --school-holidays).
+    #[arg(long, env = "CHARTE_SUSPEND_IN_SCHOOL_HOLIDAYS")]
+    pub suspend_in_school_holidays: bool,
+    /// Address of the review widget, put in emails to heads.
+    #[arg(
+        long,
+        env = "CHARTE_WIDGET_URL",
+        default_value = "http://127.0.0.1:8080/widget/"
+    )]
+    pub widget_url: String,
+    /// Do not load the demo schools into an empty store.
+    #[arg(long, env = "CHARTE_NO_DEMO")]
+    pub no_demo: bool,
+    /// Log format: text or json.
+    #[arg(long, env = "CHARTE_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}

@@ -1,0 +1,213 @@
+//! The append-only audit trail of a message, chained by hash so tampering shows.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// The hash that precedes the first record of every chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What an audit record says happened, before it is chained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Who (token subject, or `charte` for the service itself).
+    pub actor: String,
+    /// Their display name.
+    pub actor_name: String,
+    /// Their role (`system` for the service).
+    pub role: String,
+    /// What happened (`submitted`, `approved`, `tacitly_approved`…).
+    pub action: String,
+    /// The school concerned, if one.
+    pub uai: Option<String>,
+    /// The review concerned, if one.
+    pub review_id: Option<String>,
+    /// The version concerned.
+    pub version: Option<u32>,
+    /// That version's content hash.
+    pub version_hash: Option<String>,
+    /// The motive or statement given.
+    pub motive: Option<String>,
+}
+
+/// One chained record of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditRecord {
+    /// The message the trail belongs to.
+    pub message_id: String,
+    /// Position in the trail, from 1.
+    pub seq: u64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// Hash of the previous record (GENESIS for the first).
+    pub prev_hash: String,
+    /// SHA-256 over this record's content and `prev_hash`.
+    pub hash: String,
+}
+
+/// The last link of a chain, which the next record extends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    /// Sequence number of the last record (0 for an empty chain).
+    pub seq: u64,
+    /// Hash of the last record.
+    pub hash: String,
+}
+
+impl Default for ChainHead {
+    fn default() -> Self {
+        Self {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }
+    }
+}
+
+fn record_hash(message_id: &str, seq: u64, entry: &AuditEntry, prev_hash: &str) -> String {
+    // serde_json writes struct fields in declaration order, which makes this encoding canonical.
+    let body = serde_json::to_vec(&(message_id, seq, entry, prev_hash)).unwrap_or_default();
+    hex::encode(Sha256::digest(&body))
+}
+
+impl ChainHead {
+    /// Appends entries after this head, returning the chained records and the new head.
+    pub fn extend(
+        &self,
+        message_id: &str,
+        entries: Vec<AuditEntry>,
+    ) -> (Vec<AuditRecord>, ChainHead) {
+        let mut head = self.clone();
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let seq = head.seq + 1;
+            let hash = record_hash(message_id, seq, &entry, &head.hash);
+            out.push(AuditRecord {
+                message_id: message_id.to_owned(),
+                seq,
+                entry,
+                prev_hash: head.hash.clone(),
+                hash: hash.clone(),
+            });
+            head = ChainHead { seq, hash };
+        }
+        (out, head)
+    }
+}
+
+/// The result of checking a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Verification {
+    /// Whether every record is intact and linked to the previous one.
+    pub valid: bool,
+    /// How many records were checked.
+    pub records: usize,
+    /// The first record found altered or out of place.
+    pub first_invalid_seq: Option<u64>,
+    /// The verdict in French.
+    pub detail: String,
+}
+
+/// Checks that every record's hash matches its content and links to the previous one.
+pub fn verify(records: &[AuditRecord]) -> Verification {
+    let mut head = ChainHead::default();
+    for r in records {
+        let expected_seq = head.seq + 1;
+        let broken = if r.seq != expected_seq {
+            Some(format!(
+                "l'enregistrement n° {expected_seq} manque ou est déplacé"
+            ))
+        } else if r.prev_hash != head.hash {
+            Some(format!(
+                "l'enregistrement n° {} ne suit pas le précédent",
+                r.seq
+            ))
+        } else if record_hash(&r.message_id, r.seq, &r.entry, &r.prev_hash) != r.hash {
+            Some(format!("l'enregistrement n° {} a été modifié", r.seq))
+        } else {
+            None
+        };
+        if let Some(why) = broken {
+            return Verification {
+                valid: false,
+                records: records.len(),
+                first_invalid_seq: Some(expected_seq),
+                detail: format!("Journal altéré : {why}."),
+            };
+        }
+        head = ChainHead {
+            seq: r.seq,
+            hash: r.hash.clone(),
+        };
+    }
+    Verification {
+        valid: true,
+        records: records.len(),
+        first_invalid_seq: None,
+        detail: format!(
+            "Journal intègre : {} enregistrement(s) chaînés vérifiés.",
+            records.len()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn entry(action: &str) -> AuditEntry {
+        AuditEntry {
+            at: datetime!(2026-11-23 10:00 UTC),
+            actor: "agent-1".into(),
+            actor_name: "Agent".into(),
+            role: "authority_agent".into(),
+            action: action.into(),
+            uai: Some("0301674G".into()),
+            review_id: None,
+            version: Some(1),
+            version_hash: Some("ab".into()),
+            motive: None,
+        }
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_and_extends() {
+        let (first, head) =
+            ChainHead::default().extend("m", vec![entry("submitted"), entry("approved")]);
+        let (more, _) = head.extend("m", vec![entry("withdrawn")]);
+        let all: Vec<_> = first.into_iter().chain(more).collect();
+        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert!(verify(&all).valid);
+    }
+
+    #[test]
+    fn an_altered_motive_a_removed_record_or_a_forged_hash_is_detected() {
+        let (records, _) = ChainHead::default().extend(
+            "m",
+            vec![
+                entry("submitted"),
+                entry("rectification_requested"),
+                entry("x"),
+            ],
+        );
+
+        let mut altered = records.clone();
+        altered[1].entry.motive = Some("autre chose".into());
+        assert_eq!(verify(&altered).first_invalid_seq, Some(2));
+
+        let mut removed = records.clone();
+        removed.remove(1);
+        assert_eq!(verify(&removed).first_invalid_seq, Some(2));
+
+        let mut forged = records.clone();
+        forged[1].entry.action = "approved".into();
+        forged[1].hash = record_hash("m", 2, &forged[1].entry, &forged[1].prev_hash);
+        // Re-hashing one record breaks the link to the next one.
+        assert_eq!(verify(&forged).first_invalid_seq, Some(3));
+        assert!(!verify(&forged).valid);
+    }
+}

@@ -1,0 +1,1528 @@
+//! Who is who: schools (from the national annuaire), the authorities that publish to them,
+//! each authority's remit (« ressort ») and the arbitrator of each school.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::domain::email::EmailAddress;
+use crate::domain::uai::Uai;
+
+/// The kinds of school the annuaire lists; only the first three matter for remits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchoolType {
+    /// École maternelle, élémentaire or primaire: a commune's remit.
+    Ecole,
+    /// Collège: a département's remit.
+    College,
+    /// Lycée, agricultural ones included: a région's remit.
+    Lycee,
+    /// Anything else (EREA, services, médico-social…): no authority's remit.
+    Other,
+}
+
+impl SchoolType {
+    /// Reads the annuaire's `Type_etablissement`, ignoring case and accents.
+    pub fn from_annuaire(text: &str) -> SchoolType {
+        match fold(text).as_str() {
+            "ecole" => SchoolType::Ecole,
+            "college" => SchoolType::College,
+            "lycee" => SchoolType::Lycee,
+            _ => SchoolType::Other,
+        }
+    }
+
+    /// The common noun in French, lowercase, for sentences.
+    pub fn noun(self) -> &'static str {
+        match self {
+            SchoolType::Ecole => "école",
+            SchoolType::College => "collège",
+            SchoolType::Lycee => "lycée",
+            SchoolType::Other => "établissement",
+        }
+    }
+
+    fn feminine(self) -> bool {
+        self == SchoolType::Ecole
+    }
+}
+
+/// A school as the annuaire describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct School {
+    /// The school's UAI code.
+    pub uai: Uai,
+    /// The name, as in the annuaire (often starting with its type, e.g. « Collège Jean Moulin »).
+    pub name: String,
+    /// École, collège, lycée or other.
+    pub school_type: SchoolType,
+    /// Whether the school is public (as opposed to private).
+    pub public: bool,
+    /// Department code, normalised by [`normalize_department`] (`57`, `08`, `2A`, `971`).
+    pub department: String,
+    /// INSEE code of the commune.
+    pub commune_code: Option<String>,
+    /// Name of the commune.
+    pub commune_name: Option<String>,
+    /// Code of the académie.
+    pub academie_code: String,
+    /// Name of the académie.
+    pub academie_name: String,
+    /// Code of the région.
+    pub region_code: String,
+    /// The school's own address, where its head is reached.
+    pub email: Option<EmailAddress>,
+    /// Whether the school is under the ministry of agriculture (arbitrated by the DRAAF).
+    pub agricultural: bool,
+}
+
+impl School {
+    /// The school with its article, e.g. « Le collège Jean Moulin » or « L'école Jules Ferry ».
+    pub fn label(&self) -> String {
+        let noun = self.school_type.noun();
+        let article = if self.school_type.feminine() || self.school_type == SchoolType::Other {
+            "L'"
+        } else {
+            "Le "
+        };
+        let name = self.name.trim();
+        // Annuaire names usually start with their type; don't write « le collège Collège … ».
+        let (first, rest) = name.split_once(' ').unwrap_or((name, ""));
+        if self.school_type != SchoolType::Other && fold(first) == fold(noun) {
+            if rest.is_empty() {
+                format!("{article}{noun}")
+            } else {
+                format!("{article}{noun} {rest}")
+            }
+        } else {
+            format!("{article}{noun} {name}")
+        }
+    }
+}
+
+/// The three levels of local authority the charter covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorityKind {
+    /// A région, publishing to its lycées.
+    Region,
+    /// A département, publishing to its collèges.
+    Departement,
+    /// A commune, publishing to its écoles.
+    Commune,
+}
+
+impl AuthorityKind {
+    /// The kind as written in files and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorityKind::Region => "region",
+            AuthorityKind::Departement => "departement",
+            AuthorityKind::Commune => "commune",
+        }
+    }
+
+    /// Reads a kind, also accepting accents and capitals (« Région », « Département »).
+    pub fn from_name(text: &str) -> Option<AuthorityKind> {
+        match fold(text).as_str() {
+            "region" => Some(AuthorityKind::Region),
+            "departement" => Some(AuthorityKind::Departement),
+            "commune" => Some(AuthorityKind::Commune),
+            _ => None,
+        }
+    }
+}
+
+/// A local authority that publishes to families through the ENT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authority {
+    /// Stable slug, e.g. `region-grand-est`.
+    pub id: String,
+    /// Name for people, e.g. « Région Grand Est ».
+    pub name: String,
+    /// Région, département or commune.
+    pub kind: AuthorityKind,
+    /// Région code, department code or commune INSEE code, according to `kind`.
+    pub code: String,
+    /// Where the authority's notifications go.
+    pub email: EmailAddress,
+}
+
+/// The two arbitrators the charter names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArbitratorKind {
+    /// The recteur of an académie.
+    Rectorat,
+    /// The regional directorate of agriculture, for agricultural schools.
+    Draaf,
+}
+
+impl ArbitratorKind {
+    /// The kind as written in references.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArbitratorKind::Rectorat => "rectorat",
+            ArbitratorKind::Draaf => "draaf",
+        }
+    }
+}
+
+/// Which arbitrator: a rectorat by académie code or a DRAAF by région code, written `rectorat:12`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ArbitratorRef {
+    /// Rectorat or DRAAF.
+    pub kind: ArbitratorKind,
+    /// Académie code for a rectorat, région code for a DRAAF.
+    pub code: String,
+}
+
+/// Why a text is not an arbitrator reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "Référence d'arbitre « {0} » invalide : écrivez « rectorat:CODE_ACADEMIE » ou « draaf:CODE_REGION », par exemple « rectorat:12 »."
+)]
+pub struct ArbitratorRefError(pub String);
+
+impl fmt::Display for ArbitratorRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.as_str(), self.code)
+    }
+}
+
+impl FromStr for ArbitratorRef {
+    type Err = ArbitratorRefError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let refuse = || ArbitratorRefError(s.trim().chars().take(40).collect());
+        let (kind, code) = s.trim().split_once(':').ok_or_else(refuse)?;
+        let kind = match fold(kind).as_str() {
+            "rectorat" => ArbitratorKind::Rectorat,
+            "draaf" => ArbitratorKind::Draaf,
+            _ => return Err(refuse()),
+        };
+        let code = code.trim();
+        if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(refuse());
+        }
+        Ok(ArbitratorRef {
+            kind,
+            code: code.to_owned(),
+        })
+    }
+}
+
+impl Serialize for ArbitratorRef {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ArbitratorRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A service reached by email: a rectorat, a DRAAF or academic services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// Académie code (rectorats, academic services) or région code (DRAAF).
+    pub code: String,
+    /// Name for people, e.g. « Rectorat de l'académie de Nancy-Metz ».
+    pub name: String,
+    /// Where its notifications go.
+    pub email: EmailAddress,
+}
+
+/// The authorities and services the deployment knows, loaded from `directory.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Directory {
+    /// The publishing authorities.
+    pub authorities: Vec<Authority>,
+    /// Recteurs, keyed by académie code.
+    pub rectorats: Vec<Contact>,
+    /// DRAAFs, keyed by région code.
+    pub draafs: Vec<Contact>,
+    /// Academic services, keyed by académie code.
+    pub academic_services: Vec<Contact>,
+}
+
+/// Why `directory.toml` was refused, naming the entry at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    /// Not TOML, or not the expected shape.
+    #[error("Le fichier d'annuaire des collectivités est illisible : {0}")]
+    Syntax(String),
+    /// A required field is absent or blank.
+    #[error("{entry} : le champ « {field} » est manquant ou vide.")]
+    MissingField {
+        /// Which entry, e.g. « [[authorities]] n°2 ».
+        entry: String,
+        /// The field's name.
+        field: &'static str,
+    },
+    /// An authority id is not a slug.
+    #[error(
+        "{entry} : l'identifiant « {id} » doit s'écrire en minuscules sans accents, chiffres et tirets (par exemple region-grand-est)."
+    )]
+    InvalidId {
+        /// Which entry.
+        entry: String,
+        /// The id given.
+        id: String,
+    },
+    /// Two authorities share an id.
+    #[error(
+        "L'identifiant de collectivité « {0} » est utilisé deux fois : chaque collectivité doit avoir le sien."
+    )]
+    DuplicateId(String),
+    /// The kind is not région, département or commune.
+    #[error(
+        "{entry} : le type « {kind} » est inconnu (valeurs admises : region, departement, commune)."
+    )]
+    UnknownKind {
+        /// Which entry.
+        entry: String,
+        /// The kind given.
+        kind: String,
+    },
+    /// The code does not fit the kind (e.g. a department code that is not one).
+    #[error("{entry} : le code « {code} » ne convient pas : {expected}.")]
+    InvalidCode {
+        /// Which entry.
+        entry: String,
+        /// The code given.
+        code: String,
+        /// What was expected, in French.
+        expected: &'static str,
+    },
+    /// An email address does not parse.
+    #[error("{entry} : adresse électronique refusée. {source}")]
+    InvalidEmail {
+        /// Which entry.
+        entry: String,
+        /// The reason.
+        source: crate::domain::email::EmailError,
+    },
+    /// Two contacts of one section share a code, so lookups would be ambiguous.
+    #[error("{section} : le code « {code} » apparaît deux fois ; un seul contact par code.")]
+    DuplicateCode {
+        /// The section, e.g. « [[rectorats]] ».
+        section: String,
+        /// The repeated code.
+        code: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    #[serde(default)]
+    authorities: Vec<RawAuthority>,
+    #[serde(default)]
+    rectorats: Vec<RawContact>,
+    #[serde(default)]
+    draafs: Vec<RawContact>,
+    #[serde(default)]
+    academic_services: Vec<RawContact>,
+}
+
+// Fields are optional here so that a missing one is reported in French, not by serde.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuthority {
+    id: Option<String>,
+    name: Option<String>,
+    kind: Option<String>,
+    code: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContact {
+    code: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+}
+
+fn required(
+    value: Option<String>,
+    entry: &str,
+    field: &'static str,
+) -> Result<String, DirectoryError> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(DirectoryError::MissingField {
+            entry: entry.to_owned(),
+            field,
+        }),
+    }
+}
+
+fn email_of(value: Option<String>, entry: &str) -> Result<EmailAddress, DirectoryError> {
+    let text = required(value, entry, "email")?;
+    EmailAddress::parse(&text).map_err(|source| DirectoryError::InvalidEmail {
+        entry: entry.to_owned(),
+        source,
+    })
+}
+
+fn is_slug(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+}
+
+fn parse_contacts(raw: Vec<RawContact>, section: &str) -> Result<Vec<Contact>, DirectoryError> {
+    let mut seen = HashSet::new();
+    let mut contacts = Vec::with_capacity(raw.len());
+    for (index, c) in raw.into_iter().enumerate() {
+        let entry = format!("[[{section}]] n°{}", index + 1);
+        let code = required(c.code, &entry, "code")?;
+        let entry = format!("[[{section}]] « {code} »");
+        if !code.chars().all(|ch| ch.is_ascii_alphanumeric()) {
+            return Err(DirectoryError::InvalidCode {
+                entry,
+                code,
+                expected: "un code d'académie ou de région, en chiffres",
+            });
+        }
+        let name = required(c.name, &entry, "name")?;
+        let email = email_of(c.email, &entry)?;
+        if !seen.insert(code_key(&code)) {
+            return Err(DirectoryError::DuplicateCode {
+                section: format!("[[{section}]]"),
+                code,
+            });
+        }
+        contacts.push(Contact { code, name, email });
+    }
+    Ok(contacts)
+}
+
+impl Directory {
+    /// Reads and checks `directory.toml`: sections `[[authorities]]` (id, name, kind, code,
+    /// email), `[[rectorats]]`, `[[draafs]]` and `[[academic_services]]` (code, name, email).
+    pub fn parse_toml(text: &str) -> Result<Directory, DirectoryError> {
+        let raw: RawDirectory =
+            toml::from_str(text).map_err(|e| DirectoryError::Syntax(e.to_string()))?;
+        let mut ids = HashSet::new();
+        let mut authorities = Vec::with_capacity(raw.authorities.len());
+        for (index, a) in raw.authorities.into_iter().enumerate() {
+            let entry = format!("[[authorities]] n°{}", index + 1);
+            let id = required(a.id, &entry, "id")?;
+            if !is_slug(&id) {
+                return Err(DirectoryError::InvalidId { entry, id });
+            }
+            let entry = format!("Collectivité « {id} »");
+            let name = required(a.name, &entry, "name")?;
+            let kind_text = required(a.kind, &entry, "kind")?;
+            let kind = AuthorityKind::from_name(&kind_text).ok_or_else(|| {
+                DirectoryError::UnknownKind {
+                    entry: entry.clone(),
+                    kind: kind_text,
+                }
+            })?;
+            let code = required(a.code, &entry, "code")?;
+            let code = match kind {
+                AuthorityKind::Departement => {
+                    normalize_department(&code).ok_or_else(|| DirectoryError::InvalidCode {
+                        entry: entry.clone(),
+                        code: code.clone(),
+                        expected: "un code de département comme 57, 2A ou 971",
+                    })?
+                }
+                AuthorityKind::Region if !code.chars().all(|c| c.is_ascii_digit()) => {
+                    return Err(DirectoryError::InvalidCode {
+                        entry,
+                        code,
+                        expected: "un code de région en chiffres, comme 44",
+                    });
+                }
+                AuthorityKind::Commune if !is_commune_code(&code) => {
+                    return Err(DirectoryError::InvalidCode {
+                        entry,
+                        code,
+                        expected: "un code commune INSEE à 5 caractères, comme 57463 ou 2A004",
+                    });
+                }
+                _ => code,
+            };
+            let email = email_of(a.email, &entry)?;
+            if !ids.insert(id.clone()) {
+                return Err(DirectoryError::DuplicateId(id));
+            }
+            authorities.push(Authority {
+                id,
+                name,
+                kind,
+                code,
+                email,
+            });
+        }
+        Ok(Directory {
+            authorities,
+            rectorats: parse_contacts(raw.rectorats, "rectorats")?,
+            draafs: parse_contacts(raw.draafs, "draafs")?,
+            academic_services: parse_contacts(raw.academic_services, "academic_services")?,
+        })
+    }
+
+    /// The authority with this id.
+    pub fn authority(&self, id: &str) -> Option<&Authority> {
+        self.authorities.iter().find(|a| a.id == id)
+    }
+
+    /// The rectorat or DRAAF a reference designates.
+    pub fn arbitrator_contact(&self, r: &ArbitratorRef) -> Option<&Contact> {
+        let list = match r.kind {
+            ArbitratorKind::Rectorat => &self.rectorats,
+            ArbitratorKind::Draaf => &self.draafs,
+        };
+        find_contact(list, &r.code)
+    }
+
+    /// The academic services of an académie.
+    pub fn academic_services_for(&self, academie_code: &str) -> Option<&Contact> {
+        find_contact(&self.academic_services, academie_code)
+    }
+
+    /// The authorities whose remit includes this school.
+    pub fn authorities_for<'a>(
+        &'a self,
+        school: &'a School,
+    ) -> impl Iterator<Item = &'a Authority> {
+        self.authorities
+            .iter()
+            .filter(move |a| check_remit(a, school).is_ok())
+    }
+}
+
+fn find_contact<'a>(list: &'a [Contact], code: &str) -> Option<&'a Contact> {
+    let key = code_key(code);
+    list.iter().find(|c| code_key(&c.code) == key)
+}
+
+fn is_commune_code(code: &str) -> bool {
+    code.len() == 5 && code.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Compares codes as the annuaire and spreadsheets write them: a spreadsheet drops leading
+/// zeros (« 057 » becomes « 57 », « 01001 » becomes « 1001 »), so they never decide a match.
+fn code_key(code: &str) -> String {
+    let upper = code.trim().to_ascii_uppercase();
+    let stripped = upper.trim_start_matches('0');
+    if stripped.is_empty() && !upper.is_empty() {
+        "0".to_owned()
+    } else {
+        stripped.to_owned()
+    }
+}
+
+/// Normalises a department code: `057` → `57`, `8` → `08`, `02a` → `2A`, `971` stays;
+/// `None` if it is not a department code.
+pub fn normalize_department(code: &str) -> Option<String> {
+    let upper = code.trim().to_ascii_uppercase();
+    if upper.is_empty() || upper.len() > 3 {
+        return None;
+    }
+    let stripped = upper.trim_start_matches('0');
+    if stripped == "2A" || stripped == "2B" {
+        return Some(stripped.to_owned());
+    }
+    if !upper.bytes().all(|b| b.is_ascii_digit()) || stripped.is_empty() {
+        return None;
+    }
+    Some(format!("{stripped:0>2}"))
+}
+
+/// What kind of refusal, for callers that react differently to each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemitCause {
+    /// The authority never publishes to this type of school.
+    SchoolType,
+    /// Right type of school, but in another territory.
+    Territory,
+}
+
+/// Why an authority may not publish to a school, in French, naming both.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct RemitRefusal {
+    /// Wrong type of school or wrong territory.
+    pub cause: RemitCause,
+    /// The sentence shown to the agent.
+    pub reason: String,
+}
+
+/// « de la Région Grand Est », « du Département de la Moselle », « de Metz »: French
+/// contracts the preposition with the article, which depends on the name's head word.
+fn of_authority(name: &str) -> String {
+    let name = name.trim();
+    let head = fold(name.split([' ', '\'', '’']).next().unwrap_or(""));
+    match head.as_str() {
+        "region" | "ville" | "commune" | "collectivite" | "metropole" | "communaute" | "mairie"
+        | "eurometropole" => format!("de la {name}"),
+        "departement" | "conseil" => format!("du {name}"),
+        _ if name.starts_with(|c: char| "AEIOUYÉÈÊaeiouyéèê".contains(c)) => {
+            format!("d'{name}")
+        }
+        _ => format!("de {name}"),
+    }
+}
+
+/// Whether `authority` may publish to `school`: a région to its lycées (agricultural ones
+/// included), a département to its collèges, a commune to its écoles.
+pub fn check_remit(authority: &Authority, school: &School) -> Result<(), RemitRefusal> {
+    let (wanted, only) = match authority.kind {
+        AuthorityKind::Region => (
+            SchoolType::Lycee,
+            "une région ne publie que vers ses lycées",
+        ),
+        AuthorityKind::Departement => (
+            SchoolType::College,
+            "un département ne publie que vers ses collèges",
+        ),
+        AuthorityKind::Commune => (
+            SchoolType::Ecole,
+            "une commune ne publie que vers ses écoles",
+        ),
+    };
+    let who = format!("{} ({})", school.label(), school.uai);
+    let of = of_authority(&authority.name);
+    if school.school_type != wanted {
+        return Err(RemitRefusal {
+            cause: RemitCause::SchoolType,
+            reason: format!("{who} ne relève pas du ressort {of} : {only}."),
+        });
+    }
+    let situated = if school.school_type.feminine() {
+        "située"
+    } else {
+        "situé"
+    };
+    let outside = |place: String| RemitRefusal {
+        cause: RemitCause::Territory,
+        reason: format!(
+            "{who} est {situated} {place}, hors du ressort {of} ({}).",
+            authority.code.trim()
+        ),
+    };
+    match authority.kind {
+        AuthorityKind::Region => {
+            if code_key(&school.region_code) != code_key(&authority.code) {
+                return Err(outside(format!("dans la région {}", school.region_code)));
+            }
+        }
+        AuthorityKind::Departement => {
+            let school_dep = normalize_department(&school.department)
+                .unwrap_or_else(|| school.department.clone());
+            let authority_dep = normalize_department(&authority.code)
+                .unwrap_or_else(|| authority.code.trim().to_owned());
+            if school_dep != authority_dep {
+                return Err(outside(format!("dans le département {school_dep}")));
+            }
+        }
+        AuthorityKind::Commune => match school.commune_code.as_deref() {
+            Some(code) if code_key(code) == code_key(&authority.code) => {}
+            Some(code) => {
+                let place = match school.commune_name.as_deref() {
+                    Some(name) => format!("dans la commune de {name} ({code})"),
+                    None => format!("dans la commune {code}"),
+                };
+                return Err(outside(place));
+            }
+            None => {
+                return Err(RemitRefusal {
+                    cause: RemitCause::Territory,
+                    reason: format!(
+                        "{who} n'a pas de code commune dans l'annuaire : impossible d'établir qu'il relève du ressort {of} ({}).",
+                        authority.code.trim()
+                    ),
+                });
+            }
+        },
+    }
+    Ok(())
+}
+
+/// Who settles a persistent dispute about this school: the DRAAF of its région for an
+/// agricultural school, the recteur of its académie otherwise.
+pub fn arbitrator_for(school: &School) -> ArbitratorRef {
+    if school.agricultural {
+        ArbitratorRef {
+            kind: ArbitratorKind::Draaf,
+            code: school.region_code.clone(),
+        }
+    } else {
+        ArbitratorRef {
+            kind: ArbitratorKind::Rectorat,
+            code: school.academie_code.clone(),
+        }
+    }
+}
+
+/// A line of the annuaire that was skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    /// 1-based line number in the file, as a spreadsheet shows it.
+    pub line: usize,
+    /// What is wrong, in French.
+    pub message: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ligne {} : {}", self.line, self.message)
+    }
+}
+
+/// The outcome of an annuaire import: the good rows, and the bad ones to show the operator.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AnnuaireImport {
+    /// Schools read, in file order, one per UAI.
+    pub schools: Vec<School>,
+    /// Rows skipped, by line.
+    pub errors: Vec<RowError>,
+}
+
+/// Lowercase without accents, so « Collège », « COLLEGE » and « college » read alike.
+fn fold(text: &str) -> String {
+    text.trim()
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'â' | 'ä' | 'á' | 'ã' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' | 'í' | 'ì' => 'i',
+            'ô' | 'ö' | 'ó' | 'ò' | 'õ' => 'o',
+            'ù' | 'û' | 'ü' | 'ú' => 'u',
+            'ç' => 'c',
+            'ÿ' => 'y',
+            other => other,
+        })
+        .collect()
+}
+
+/// Columns of the annuaire export, by folded header name.
+struct Columns {
+    uai: usize,
+    name: usize,
+    school_type: usize,
+    department: usize,
+    academie_code: usize,
+    academie_name: usize,
+    region: usize,
+    status: Option<usize>,
+    commune_code: Option<usize>,
+    commune_name: Option<usize>,
+    email: Option<usize>,
+    agricultural: Option<usize>,
+    ministry: Option<usize>,
+}
+
+const REQUIRED_COLUMNS: [&str; 7] = [
+    "Identifiant_de_l_etablissement",
+    "Nom_etablissement",
+    "Type_etablissement",
+    "Code_departement",
+    "Code_academie",
+    "Libelle_academie",
+    "Code_region",
+];
+
+impl Columns {
+    fn find(header: &csv::StringRecord) -> Result<Columns, Vec<&'static str>> {
+        // Spaces and hyphens count as underscores: hand-edited exports drift that way.
+        let names: Vec<String> = header
+            .iter()
+            .map(|h| fold(h).replace([' ', '-'], "_"))
+            .collect();
+        let at = |wanted: &str| names.iter().position(|n| *n == fold(wanted));
+        let mut missing = Vec::new();
+        let mut req = [0usize; 7];
+        for (slot, wanted) in req.iter_mut().zip(REQUIRED_COLUMNS) {
+            match at(wanted) {
+                Some(i) => *slot = i,
+                None => missing.push(wanted),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(missing);
+        }
+        Ok(Columns {
+            uai: req[0],
+            name: req[1],
+            school_type: req[2],
+            department: req[3],
+            academie_code: req[4],
+            academie_name: req[5],
+            region: req[6],
+            status: at("Statut_public_prive"),
+            commune_code: at("Code_commune"),
+            commune_name: at("Nom_commune"),
+            email: at("Mail"),
+            agricultural: at("Lycee_agricole"),
+            ministry: at("Ministere_tutelle"),
+        })
+    }
+}
+
+fn cell(record: &csv::StringRecord, index: usize) -> &str {
+    record.get(index).map(str::trim).unwrap_or("")
+}
+
+fn optional_cell(record: &csv::StringRecord, index: Option<usize>) -> Option<String> {
+    index
+        .map(|i| cell(record, i))
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+fn parse_row(record: &csv::StringRecord, cols: &Columns) -> Result<School, String> {
+    let mut problems = Vec::new();
+    let raw_uai = cell(record, cols.uai);
+    let uai = if raw_uai.is_empty() {
+        problems.push("Le code UAI (Identifiant_de_l_etablissement) est vide.".to_owned());
+        None
+    } else {
+        Uai::parse(raw_uai)
+            .map_err(|e| problems.push(e.to_string()))
+            .ok()
+    };
+    let name = cell(record, cols.name).to_owned();
+    if name.is_empty() {
+        problems.push("Le nom de l'établissement (Nom_etablissement) est vide.".to_owned());
+    }
+    let school_type = SchoolType::from_annuaire(cell(record, cols.school_type));
+    let public = match cols.status.map(|i| fold(cell(record, i))).as_deref() {
+        // Most schools are public and the flag only informs, so a blank is not worth a refusal.
+        None | Some("") | Some("public") => true,
+        Some("prive") => false,
+        Some(_) => {
+            problems.push(format!(
+                "Le statut « {} » est inconnu : attendu « Public » ou « Privé ».",
+                cols.status.map(|i| cell(record, i)).unwrap_or("")
+            ));
+            true
+        }
+    };
+    let raw_department = cell(record, cols.department);
+    let department = normalize_department(raw_department).unwrap_or_else(|| {
+        problems.push(if raw_department.is_empty() {
+            "Le code département (Code_departement) est vide.".to_owned()
+        } else {
+            format!(
+                "Le code département « {raw_department} » est invalide : attendu par exemple 057, 2A ou 971."
+            )
+        });
+        String::new()
+    });
+    let academie_code = cell(record, cols.academie_code).to_owned();
+    if academie_code.is_empty() {
+        problems.push("Le code académie (Code_academie) est vide.".to_owned());
+    }
+    let academie_name = cell(record, cols.academie_name).to_owned();
+    if academie_name.is_empty() {
+        problems.push("Le nom de l'académie (Libelle_academie) est vide.".to_owned());
+    }
+    let region_code = cell(record, cols.region).to_owned();
+    if region_code.is_empty() {
+        problems.push("Le code région (Code_region) est vide.".to_owned());
+    }
+    let email = match optional_cell(record, cols.email) {
+        None => None,
+        Some(text) => EmailAddress::parse(&text)
+            .map_err(|e| problems.push(format!("Adresse électronique (Mail) refusée. {e}")))
+            .ok(),
+    };
+    let agricultural_flag = match cols.agricultural.map(|i| fold(cell(record, i))).as_deref() {
+        None | Some("") | Some("0") | Some("non") | Some("n") | Some("false") => false,
+        Some("1") | Some("oui") | Some("o") | Some("true") => true,
+        Some(_) => {
+            problems.push(format!(
+                "La valeur « {} » de Lycee_agricole est inconnue : attendu 1, 0, oui ou non.",
+                cols.agricultural.map(|i| cell(record, i)).unwrap_or("")
+            ));
+            false
+        }
+    };
+    let under_agriculture = cols
+        .ministry
+        .is_some_and(|i| fold(cell(record, i)).contains("agriculture"));
+    match uai {
+        Some(uai) if problems.is_empty() => Ok(School {
+            uai,
+            name,
+            school_type,
+            public,
+            department,
+            commune_code: optional_cell(record, cols.commune_code),
+            commune_name: optional_cell(record, cols.commune_name),
+            academie_code,
+            academie_name,
+            region_code,
+            email,
+            agricultural: agricultural_flag || under_agriculture,
+        }),
+        _ => Err(problems.join(" ")),
+    }
+}
+
+/// Reads the « annuaire de l'éducation » export (semicolon-separated, UTF-8, header row):
+/// keeps the good rows, reports the bad ones by line, and keeps the last row of a repeated UAI.
+pub fn parse_annuaire_csv(text: &str) -> AnnuaireImport {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut import = AnnuaireImport::default();
+    let mut records = reader.records();
+    let cols = match records.next() {
+        None => {
+            import.errors.push(RowError {
+                line: 1,
+                message: "Le fichier est vide : la première ligne doit porter les noms de colonnes de l'annuaire.".to_owned(),
+            });
+            return import;
+        }
+        Some(Err(e)) => {
+            import.errors.push(RowError {
+                line: 1,
+                message: format!("La ligne d'en-tête est illisible : {e}"),
+            });
+            return import;
+        }
+        Some(Ok(header)) => match Columns::find(&header) {
+            Ok(cols) => cols,
+            Err(missing) => {
+                let plural = if missing.len() > 1 { "s" } else { "" };
+                import.errors.push(RowError {
+                    line: 1,
+                    message: format!(
+                        "Colonne{plural} obligatoire{plural} absente{plural} de l'en-tête : {}. Exportez l'annuaire de l'éducation au format officiel (séparateur point-virgule).",
+                        missing.join(", ")
+                    ),
+                });
+                return import;
+            }
+        },
+    };
+    // Each kept school remembers its line so that a later duplicate can report it.
+    let mut kept: Vec<Option<(usize, School)>> = Vec::new();
+    let mut by_uai: HashMap<Uai, usize> = HashMap::new();
+    for result in records {
+        let record = match result {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                import.errors.push(RowError {
+                    line,
+                    message: format!("Ligne illisible : {e}"),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        match parse_row(&record, &cols) {
+            Ok(school) => {
+                if let Some(previous) = by_uai.insert(school.uai.clone(), kept.len())
+                    && let Some((previous_line, _)) = kept.get_mut(previous).and_then(Option::take)
+                {
+                    import.errors.push(RowError {
+                            line: previous_line,
+                            message: format!(
+                                "L'établissement {} apparaît de nouveau ligne {line} : cette ligne-ci est ignorée, la dernière fait foi.",
+                                school.uai
+                            ),
+                    });
+                }
+                kept.push(Some((line, school)));
+            }
+            Err(message) => import.errors.push(RowError { line, message }),
+        }
+    }
+    import.schools = kept.into_iter().flatten().map(|(_, s)| s).collect();
+    import.errors.sort_by_key(|e| e.line);
+    import
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uai(digits: &str) -> Uai {
+        let letter = crate::domain::uai::check_letter(digits).unwrap();
+        Uai::parse(&format!("{digits}{letter}")).unwrap()
+    }
+
+    fn school(digits: &str, name: &str, school_type: SchoolType, department: &str) -> School {
+        School {
+            uai: uai(digits),
+            name: name.to_owned(),
+            school_type,
+            public: true,
+            department: department.to_owned(),
+            commune_code: Some("57463".to_owned()),
+            commune_name: Some("Metz".to_owned()),
+            academie_code: "12".to_owned(),
+            academie_name: "Nancy-Metz".to_owned(),
+            region_code: "44".to_owned(),
+            email: None,
+            agricultural: false,
+        }
+    }
+
+    fn authority(id: &str, name: &str, kind: AuthorityKind, code: &str) -> Authority {
+        Authority {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            kind,
+            code: code.to_owned(),
+            email: EmailAddress::parse("communication@example.fr").unwrap(),
+        }
+    }
+
+    fn region() -> Authority {
+        authority(
+            "region-grand-est",
+            "Région Grand Est",
+            AuthorityKind::Region,
+            "44",
+        )
+    }
+
+    fn moselle() -> Authority {
+        authority(
+            "departement-moselle",
+            "Département de la Moselle",
+            AuthorityKind::Departement,
+            "057",
+        )
+    }
+
+    fn metz() -> Authority {
+        authority(
+            "commune-metz",
+            "Ville de Metz",
+            AuthorityKind::Commune,
+            "57463",
+        )
+    }
+
+    #[test]
+    fn departments_normalise() {
+        assert_eq!(normalize_department("057").as_deref(), Some("57"));
+        assert_eq!(normalize_department(" 57 ").as_deref(), Some("57"));
+        assert_eq!(normalize_department("8").as_deref(), Some("08"));
+        assert_eq!(normalize_department("008").as_deref(), Some("08"));
+        assert_eq!(normalize_department("02A").as_deref(), Some("2A"));
+        assert_eq!(normalize_department("2a").as_deref(), Some("2A"));
+        assert_eq!(normalize_department("2b").as_deref(), Some("2B"));
+        assert_eq!(normalize_department("971").as_deref(), Some("971"));
+        for bad in ["", "000", "2C", "1234", "5 7", "A1", "é"] {
+            assert_eq!(normalize_department(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn labels_avoid_repeating_the_type() {
+        let c = school("0570012", "Collège Jean Moulin", SchoolType::College, "57");
+        assert_eq!(c.label(), "Le collège Jean Moulin");
+        let e = school(
+            "0570400",
+            "Ecole élémentaire Jules Ferry",
+            SchoolType::Ecole,
+            "57",
+        );
+        assert_eq!(e.label(), "L'école élémentaire Jules Ferry");
+        let l = school("0570054", "Fabert", SchoolType::Lycee, "57");
+        assert_eq!(l.label(), "Le lycée Fabert");
+        let o = school("0570999", "EREA Metz", SchoolType::Other, "57");
+        assert_eq!(o.label(), "L'établissement EREA Metz");
+    }
+
+    #[test]
+    fn region_publishes_to_its_lycees_only() {
+        let lycee = school("0570054", "Lycée Fabert", SchoolType::Lycee, "57");
+        assert!(check_remit(&region(), &lycee).is_ok());
+        let mut agricultural = school(
+            "0570112",
+            "Lycée agricole de Courcelles-Chaussy",
+            SchoolType::Lycee,
+            "57",
+        );
+        agricultural.agricultural = true;
+        assert!(check_remit(&region(), &agricultural).is_ok());
+
+        let college = school("0570012", "Collège Jean Moulin", SchoolType::College, "57");
+        let refusal = check_remit(&region(), &college).unwrap_err();
+        assert_eq!(refusal.cause, RemitCause::SchoolType);
+        assert_eq!(
+            refusal.reason,
+            format!(
+                "Le collège Jean Moulin ({}) ne relève pas du ressort de la Région Grand Est : une région ne publie que vers ses lycées.",
+                college.uai
+            )
+        );
+
+        let mut elsewhere = lycee.clone();
+        elsewhere.region_code = "11".to_owned();
+        let refusal = check_remit(&region(), &elsewhere).unwrap_err();
+        assert_eq!(refusal.cause, RemitCause::Territory);
+        assert!(
+            refusal.reason.contains(
+                "est situé dans la région 11, hors du ressort de la Région Grand Est (44)"
+            ),
+            "{}",
+            refusal.reason
+        );
+    }
+
+    #[test]
+    fn departement_publishes_to_its_colleges_only() {
+        let college = school("0570012", "Collège Jean Moulin", SchoolType::College, "57");
+        assert!(check_remit(&moselle(), &college).is_ok());
+        let mut unnormalised = college.clone();
+        unnormalised.department = "057".to_owned();
+        assert!(check_remit(&moselle(), &unnormalised).is_ok());
+
+        let lycee = school("0570054", "Lycée Fabert", SchoolType::Lycee, "57");
+        let refusal = check_remit(&moselle(), &lycee).unwrap_err();
+        assert_eq!(refusal.cause, RemitCause::SchoolType);
+        assert!(
+            refusal.reason.contains(
+                "ne relève pas du ressort du Département de la Moselle : un département ne publie que vers ses collèges."
+            ),
+            "{}",
+            refusal.reason
+        );
+
+        let strasbourg = school("0670011", "Collège Foch", SchoolType::College, "67");
+        let refusal = check_remit(&moselle(), &strasbourg).unwrap_err();
+        assert_eq!(refusal.cause, RemitCause::Territory);
+        assert_eq!(
+            refusal.reason,
+            format!(
+                "Le collège Foch ({}) est situé dans le département 67, hors du ressort du Département de la Moselle (057).",
+                strasbourg.uai
+            )
+        );
+    }
+
+    #[test]
+    fn corsican_departments_match_however_written() {
+        let corse = authority(
+            "departement-corse-du-sud",
+            "Collectivité de Corse",
+            AuthorityKind::Departement,
+            "2a",
+        );
+        let college = school("6200001", "Collège Fesch", SchoolType::College, "02A");
+        assert!(check_remit(&corse, &college).is_ok());
+    }
+
+    #[test]
+    fn commune_publishes_to_its_ecoles_only() {
+        let ecole = school(
+            "0570400",
+            "École élémentaire Jules Ferry",
+            SchoolType::Ecole,
+            "57",
+        );
+        assert!(check_remit(&metz(), &ecole).is_ok());
+
+        let college = school("0570012", "Collège Jean Moulin", SchoolType::College, "57");
+        let refusal = check_remit(&metz(), &college).unwrap_err();
+        assert!(
+            refusal
+                .reason
+                .contains("de la Ville de Metz : une commune ne publie que vers ses écoles.")
+        );
+
+        let mut woippy = ecole.clone();
+        woippy.commune_code = Some("57751".to_owned());
+        woippy.commune_name = Some("Woippy".to_owned());
+        let refusal = check_remit(&metz(), &woippy).unwrap_err();
+        assert_eq!(refusal.cause, RemitCause::Territory);
+        assert_eq!(
+            refusal.reason,
+            "L'école élémentaire Jules Ferry (0570400A) est située dans la commune de Woippy (57751), hors du ressort de la Ville de Metz (57463)."
+        );
+
+        let mut unknown = ecole;
+        unknown.commune_code = None;
+        let refusal = check_remit(&metz(), &unknown).unwrap_err();
+        assert!(refusal.reason.contains("n'a pas de code commune"));
+    }
+
+    #[test]
+    fn arbitrators_route_by_ministry() {
+        let lycee = school("0570054", "Lycée Fabert", SchoolType::Lycee, "57");
+        let r = arbitrator_for(&lycee);
+        assert_eq!(r.kind, ArbitratorKind::Rectorat);
+        assert_eq!(r.to_string(), "rectorat:12");
+        let mut agricultural = lycee;
+        agricultural.agricultural = true;
+        let r = arbitrator_for(&agricultural);
+        assert_eq!(r.to_string(), "draaf:44");
+        assert_eq!("draaf:44".parse::<ArbitratorRef>().unwrap(), r);
+        assert_eq!(
+            " Rectorat:12 ".parse::<ArbitratorRef>().unwrap(),
+            ArbitratorRef {
+                kind: ArbitratorKind::Rectorat,
+                code: "12".to_owned()
+            }
+        );
+        for bad in [
+            "",
+            "rectorat",
+            "rectorat:",
+            "préfecture:57",
+            "draaf:4 4",
+            ":12",
+        ] {
+            let err = bad.parse::<ArbitratorRef>().unwrap_err();
+            assert!(err.to_string().contains("rectorat:12"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn arbitrator_ref_serialises_as_its_string() {
+        #[derive(Serialize, Deserialize)]
+        struct Holder {
+            arbitrator: ArbitratorRef,
+        }
+        let h: Holder = toml::from_str("arbitrator = \"draaf:44\"").unwrap();
+        assert_eq!(h.arbitrator.kind, ArbitratorKind::Draaf);
+        assert_eq!(
+            toml::to_string(&h).unwrap().trim(),
+            "arbitrator = \"draaf:44\""
+        );
+        assert!(toml::from_str::<Holder>("arbitrator = \"x\"").is_err());
+    }
+
+    const TOML: &str = r#"
+[[authorities]]
+id = "region-grand-est"
+name = "Région Grand Est"
+kind = "region"
+code = "44"
+email = "Communication@GrandEst.fr"
+
+[[authorities]]
+id = "departement-moselle"
+name = "Département de la Moselle"
+kind = "Département"
+code = "057"
+email = "communication@moselle.fr"
+
+[[rectorats]]
+code = "12"
+name = "Rectorat de l'académie de Nancy-Metz"
+email = "ce.recteur@ac-nancy-metz.fr"
+
+[[draafs]]
+code = "44"
+name = "DRAAF Grand Est"
+email = "draaf-grand-est@agriculture.gouv.fr"
+
+[[academic_services]]
+code = "12"
+name = "DANE de Nancy-Metz"
+email = "dane@ac-nancy-metz.fr"
+"#;
+
+    #[test]
+    fn directory_parses_and_looks_up() {
+        let d = Directory::parse_toml(TOML).unwrap();
+        let region = d.authority("region-grand-est").unwrap();
+        assert_eq!(region.kind, AuthorityKind::Region);
+        assert_eq!(region.email.as_str(), "Communication@grandest.fr");
+        assert_eq!(d.authority("departement-moselle").unwrap().code, "57");
+        assert!(d.authority("commune-metz").is_none());
+        let r: ArbitratorRef = "rectorat:12".parse().unwrap();
+        assert_eq!(
+            d.arbitrator_contact(&r).unwrap().email.as_str(),
+            "ce.recteur@ac-nancy-metz.fr"
+        );
+        let draaf: ArbitratorRef = "draaf:44".parse().unwrap();
+        assert_eq!(
+            d.arbitrator_contact(&draaf).unwrap().name,
+            "DRAAF Grand Est"
+        );
+        assert!(
+            d.arbitrator_contact(&"rectorat:15".parse().unwrap())
+                .is_none()
+        );
+        assert_eq!(
+            d.academic_services_for("12").unwrap().name,
+            "DANE de Nancy-Metz"
+        );
+        assert!(d.academic_services_for("012").is_some());
+        assert!(d.academic_services_for("19").is_none());
+
+        let lycee = school("0570054", "Lycée Fabert", SchoolType::Lycee, "57");
+        let ids: Vec<&str> = d.authorities_for(&lycee).map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["region-grand-est"]);
+    }
+
+    #[test]
+    fn directory_errors_are_french_and_precise() {
+        let err = |text: &str| Directory::parse_toml(text).unwrap_err();
+
+        let e = err("[[authorities]\nid = 1");
+        assert!(matches!(e, DirectoryError::Syntax(_)));
+        assert!(
+            e.to_string()
+                .starts_with("Le fichier d'annuaire des collectivités est illisible")
+        );
+
+        let dup = format!(
+            "{TOML}\n[[authorities]]\nid = \"region-grand-est\"\nname = \"Autre\"\nkind = \"region\"\ncode = \"44\"\nemail = \"a@b.fr\"\n"
+        );
+        assert_eq!(
+            err(&dup),
+            DirectoryError::DuplicateId("region-grand-est".into())
+        );
+
+        let e = err(
+            "[[authorities]]\nid = \"x\"\nname = \"X\"\nkind = \"canton\"\ncode = \"1\"\nemail = \"a@b.fr\"\n",
+        );
+        assert!(matches!(e, DirectoryError::UnknownKind { .. }));
+        assert!(
+            e.to_string().contains("le type « canton » est inconnu"),
+            "{e}"
+        );
+
+        let e = err(
+            "[[authorities]]\nid = \"x\"\nname = \"X\"\nkind = \"commune\"\ncode = \"57463\"\nemail = \"pas-une-adresse\"\n",
+        );
+        assert!(matches!(e, DirectoryError::InvalidEmail { .. }));
+        assert!(
+            e.to_string()
+                .starts_with("Collectivité « x » : adresse électronique refusée."),
+            "{e}"
+        );
+
+        let e = err(
+            "[[authorities]]\nid = \"x\"\nname = \"X\"\nkind = \"commune\"\ncode = \"57463\"\n",
+        );
+        assert_eq!(
+            e.to_string(),
+            "Collectivité « x » : le champ « email » est manquant ou vide."
+        );
+
+        let e = err("[[authorities]]\nid = \"Région Grand Est\"\n");
+        assert!(matches!(e, DirectoryError::InvalidId { .. }));
+
+        let e = err(
+            "[[authorities]]\nid = \"x\"\nname = \"X\"\nkind = \"departement\"\ncode = \"5700\"\nemail = \"a@b.fr\"\n",
+        );
+        assert!(matches!(e, DirectoryError::InvalidCode { .. }));
+
+        let e = err(
+            "[[rectorats]]\ncode = \"12\"\nname = \"A\"\nemail = \"a@b.fr\"\n[[rectorats]]\ncode = \"012\"\nname = \"B\"\nemail = \"b@b.fr\"\n",
+        );
+        assert!(matches!(e, DirectoryError::DuplicateCode { .. }));
+
+        assert!(matches!(
+            err("[[prefectures]]\ncode = \"1\""),
+            DirectoryError::Syntax(_)
+        ));
+        assert_eq!(Directory::parse_toml("").unwrap(), Directory::default());
+    }
+
+    const HEADER: &str = "Identifiant_de_l_etablissement;Nom_etablissement;Type_etablissement;Statut_public_prive;Code_commune;Nom_commune;Code_departement;Code_academie;Libelle_academie;Code_region;Mail;Lycee_agricole;Ministere_tutelle";
+
+    fn csv(rows: &[&str]) -> String {
+        let mut text = HEADER.to_owned();
+        for row in rows {
+            text.push('\n');
+            text.push_str(row);
+        }
+        text.push('\n');
+        text
+    }
+
+    #[test]
+    fn csv_reads_good_rows() {
+        let import = parse_annuaire_csv(&csv(&[
+            "0570054Z;Lycée Fabert;Lycée;Public;57463;Metz;057;12;Nancy-Metz;44;ce.0570054Z@ac-nancy-metz.fr;0;MINISTERE DE L'EDUCATION NATIONALE",
+            "0570012d;Collège Jean Moulin;COLLEGE;Privé;57463;Metz;057;12;Nancy-Metz;44;;;",
+            "0570112M;Lycée agricole;lycee;Public;57153;Courcelles-Chaussy;57;12;Nancy-Metz;44;;;MINISTERE DE L'AGRICULTURE",
+            "0570113N;Lycée agricole bis;Lycée;Public;;;57;12;Nancy-Metz;44;;oui;",
+            "0570900U;Centre d'information et d'orientation;Information et orientation;Public;57463;Metz;57;12;Nancy-Metz;44;;;",
+        ]));
+        assert_eq!(import.errors, vec![]);
+        let s = &import.schools;
+        assert_eq!(s.len(), 5);
+        assert_eq!(s[0].school_type, SchoolType::Lycee);
+        assert_eq!(s[0].department, "57");
+        assert_eq!(
+            s[0].email.as_ref().unwrap().as_str(),
+            "ce.0570054Z@ac-nancy-metz.fr"
+        );
+        assert!(!s[0].agricultural);
+        assert_eq!(s[1].uai.as_str(), "0570012D");
+        assert_eq!(s[1].school_type, SchoolType::College);
+        assert!(!s[1].public);
+        assert_eq!(s[1].email, None);
+        assert!(s[2].agricultural, "ministry marks agricultural");
+        assert!(s[3].agricultural, "Lycee_agricole marks agricultural");
+        assert_eq!(s[3].commune_code, None);
+        assert_eq!(s[4].school_type, SchoolType::Other);
+    }
+
+    #[test]
+    fn csv_headers_ignore_case_accents_bom_and_extra_columns() {
+        let text = "\u{feff}Telephone;IDENTIFIANT_DE_L_ETABLISSEMENT;nom_établissement;Type_Établissement;Code_Département;code_academie;Libellé_Académie;CODE_REGION;Lycee_Agricole;Adresse_1\r\n\
+                    03 87 00 00 00;0570054Z;Lycée Fabert;Lycée;57;12;Nancy-Metz;44;1;12 rue Saint-Vincent\r\n";
+        let import = parse_annuaire_csv(text);
+        assert_eq!(import.errors, vec![]);
+        assert_eq!(import.schools.len(), 1);
+        let s = &import.schools[0];
+        assert_eq!(s.uai.as_str(), "0570054Z");
+        assert!(s.agricultural);
+        assert!(s.public);
+        assert_eq!(s.commune_code, None);
+    }
+
+    #[test]
+    fn csv_reports_bad_rows_by_line_and_keeps_the_rest() {
+        let import = parse_annuaire_csv(&csv(&[
+            "0570054Z;Lycée Fabert;Lycée;Public;57463;Metz;057;12;Nancy-Metz;44;;;",
+            "0570054A;Lycée Faux;Lycée;Public;57463;Metz;057;12;Nancy-Metz;44;;;",
+            "0570012D;;Collège;Public;57463;Metz;057;12;Nancy-Metz;44;pas une adresse;;",
+            "0570012D;Collège Jean Moulin;Collège;Public;57463;Metz;ZZ;12;Nancy-Metz;44;;peut-être;",
+            "0670011;Collège Foch;Collège;Semi-public;67482;Strasbourg;067;15;Strasbourg;44;;;",
+            "0570012D;Collège Jean Moulin;Collège;Public;57463;Metz;057;12;Nancy-Metz;44;;;",
+        ]));
+        let lines: Vec<usize> = import.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [3, 4, 5, 6], "{:#?}", import.errors);
+        assert!(import.errors[0].message.contains("doit être Z, pas A"));
+        assert!(import.errors[1].message.contains("Nom_etablissement"));
+        assert!(
+            import.errors[1]
+                .message
+                .contains("Adresse électronique (Mail) refusée")
+        );
+        assert!(
+            import.errors[2]
+                .message
+                .contains("Le code département « ZZ » est invalide")
+        );
+        assert!(import.errors[2].message.contains("Lycee_agricole"));
+        assert!(
+            import.errors[3]
+                .message
+                .contains("il compte 7 caractère(s)")
+        );
+        assert!(import.errors[3].message.contains("Semi-public"));
+        assert_eq!(
+            import.errors[1].to_string().split(" : ").next(),
+            Some("Ligne 4")
+        );
+        let uais: Vec<&str> = import.schools.iter().map(|s| s.uai.as_str()).collect();
+        assert_eq!(uais, ["0570054Z", "0570012D"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn csv_never_panics(body in "[0-9A-Za-zéÉ;\"\n\r ,@.-]{0,200}") {
+            let text = format!("{HEADER}\n{body}");
+            let import = parse_annuaire_csv(&text);
+            proptest::prop_assert!(import.errors.iter().all(|e| e.line >= 1));
+            let _ = parse_annuaire_csv(&body);
+        }
+
+        #[test]
+        fn toml_never_panics(body in "\\PC{0,200}") {
+            let _ = Directory::parse_toml(&body).map_err(|e| e.to_string());
+        }
+    }
+
+    #[test]
+    fn csv_blank_required_cells_are_named() {
+        let import = parse_annuaire_csv(&csv(&[";Lycée Fabert;Lycée;Public;57463;Metz;;;;;;;"]));
+        assert!(import.schools.is_empty());
+        assert_eq!(import.errors.len(), 1);
+        let m = &import.errors[0].message;
+        for expected in [
+            "Le code UAI (Identifiant_de_l_etablissement) est vide.",
+            "Le code département (Code_departement) est vide.",
+            "Le code académie (Code_academie) est vide.",
+            "Le nom de l'académie (Libelle_academie) est vide.",
+            "Le code région (Code_region) est vide.",
+        ] {
+            assert!(m.contains(expected), "{m}");
+        }
+    }
+
+    #[test]
+    fn csv_duplicates_keep_the_last() {
+        let import = parse_annuaire_csv(&csv(&[
+            "0570012D;Ancien nom;Collège;Public;57463;Metz;057;12;Nancy-Metz;44;;;",
+            "0570054Z;Lycée Fabert;Lycée;Public;57463;Metz;057;12;Nancy-Metz;44;;;",
+            "0570012D;Collège Jean Moulin;Collège;Public;57463;Metz;057;12;Nancy-Metz;44;;;",
+        ]));
+        assert_eq!(import.errors.len(), 1);
+        assert_eq!(import.errors[0].line, 2);
+        assert!(
+            import.errors[0]
+                .message
+                .contains("apparaît de nouveau ligne 4")
+        );
+        let names: Vec<&str> = import.schools.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Lycée Fabert", "Collège Jean Moulin"]);
+    }
+
+    #[test]
+    fn csv_missing_columns_is_one_error_on_line_one() {
+        let import = parse_annuaire_csv(
+            "Identifiant_de_l_etablissement;Nom_etablissement;Code_departement\n0570054Z;Lycée Fabert;57\n",
+        );
+        assert!(import.schools.is_empty());
+        assert_eq!(import.errors.len(), 1);
+        assert_eq!(import.errors[0].line, 1);
+        let m = &import.errors[0].message;
+        for col in [
+            "Type_etablissement",
+            "Code_academie",
+            "Libelle_academie",
+            "Code_region",
+        ] {
+            assert!(m.contains(col), "{m}");
+        }
+        assert!(m.starts_with("Colonnes obligatoires absentes"), "{m}");
+
+        let empty = parse_annuaire_csv("");
+        assert_eq!(empty.errors.len(), 1);
+        assert_eq!(empty.errors[0].line, 1);
+        let comma = parse_annuaire_csv(&HEADER.replace(';', ","));
+        assert_eq!(comma.errors.len(), 1);
+    }
+
+    #[test]
+    fn csv_short_rows_and_quotes_do_not_panic() {
+        let import = parse_annuaire_csv(&csv(&[
+            "0570054Z",
+            "\"0570012D\";\"Collège \"\"Jean Moulin\"\"\";Collège;Public;57463;Metz;057;12;Nancy-Metz;44",
+            "\"unterminated;x",
+        ]));
+        assert_eq!(import.schools.len(), 1);
+        assert_eq!(import.schools[0].name, "Collège \"Jean Moulin\"");
+        assert_eq!(import.errors[0].line, 2);
+    }
+}

@@ -1,0 +1,439 @@
+//! One review per targeted school: its state machine, in a single transition function.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::domain::calendar::{Department, date_in_words};
+
+/// Where a school's review stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    /// Awaiting the head's decision until the deadline.
+    Pending,
+    /// Approved by the head.
+    Approved,
+    /// Approved by silence when the deadline passed.
+    TacitlyApproved,
+    /// The head doubts the content and asked, with a motive, for a rectification.
+    RectificationRequested,
+    /// Replaced by the review of a newer version.
+    Superseded,
+    /// Escalated by the authority to the recteur or the DRAAF.
+    InArbitration,
+    /// The arbitrator authorised publication.
+    Authorised,
+    /// The arbitrator upheld the head's refusal.
+    Upheld,
+    /// The authority withdrew the message.
+    Withdrawn,
+    /// Published at once for an emergency, with a copy emailed to the head.
+    EmergencyPublished,
+}
+
+impl ReviewState {
+    /// The state in French, as people read it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReviewState::Pending => "en attente de décision",
+            ReviewState::Approved => "approuvée",
+            ReviewState::TacitlyApproved => "approuvée tacitement",
+            ReviewState::RectificationRequested => "rectification demandée",
+            ReviewState::Superseded => "remplacée par une nouvelle version",
+            ReviewState::InArbitration => "en arbitrage",
+            ReviewState::Authorised => "autorisée par l'arbitre",
+            ReviewState::Upheld => "refus confirmé par l'arbitre",
+            ReviewState::Withdrawn => "retirée par la collectivité",
+            ReviewState::EmergencyPublished => "publiée en urgence",
+        }
+    }
+
+    /// Whether the version of this review may be on display in the school.
+    pub fn is_publishable(self) -> bool {
+        matches!(
+            self,
+            ReviewState::Approved
+                | ReviewState::TacitlyApproved
+                | ReviewState::Authorised
+                | ReviewState::EmergencyPublished
+        )
+    }
+
+    /// Whether the review still awaits someone's action (head, authority or arbitrator).
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            ReviewState::Pending | ReviewState::RectificationRequested | ReviewState::InArbitration
+        )
+    }
+}
+
+/// Something that happens to a review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewEvent {
+    /// The head approves.
+    Approve,
+    /// The head asks for a rectification (with a motive).
+    RequestRectification,
+    /// The deadline passes with no answer.
+    Expire,
+    /// The authority submits a new version for this school.
+    Supersede,
+    /// The authority's representative takes the dispute to arbitration.
+    Escalate,
+    /// The arbitrator authorises publication.
+    Authorise,
+    /// The arbitrator upholds the refusal.
+    Uphold,
+    /// The authority withdraws the message.
+    Withdraw,
+}
+
+impl ReviewEvent {
+    /// The action in French, as an infinitive clause ("approuver").
+    pub fn label(self) -> &'static str {
+        match self {
+            ReviewEvent::Approve => "approuver",
+            ReviewEvent::RequestRectification => "demander une rectification",
+            ReviewEvent::Expire => "constater l'accord tacite",
+            ReviewEvent::Supersede => "remplacer par une nouvelle version",
+            ReviewEvent::Escalate => "saisir l'autorité d'arbitrage",
+            ReviewEvent::Authorise => "autoriser la publication",
+            ReviewEvent::Uphold => "confirmer le refus",
+            ReviewEvent::Withdraw => "retirer",
+        }
+    }
+
+    /// The audit action name.
+    pub fn action(self) -> &'static str {
+        match self {
+            ReviewEvent::Approve => "approved",
+            ReviewEvent::RequestRectification => "rectification_requested",
+            ReviewEvent::Expire => "tacitly_approved",
+            ReviewEvent::Supersede => "superseded",
+            ReviewEvent::Escalate => "escalated",
+            ReviewEvent::Authorise => "authorised",
+            ReviewEvent::Uphold => "upheld",
+            ReviewEvent::Withdraw => "withdrawn",
+        }
+    }
+}
+
+/// What the transition needs to know besides the state: the instant and the deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct TransitionContext<'a> {
+    /// When the event happens.
+    pub at: OffsetDateTime,
+    /// When silence becomes consent, for reviews that have a deadline.
+    pub deadline: Option<OffsetDateTime>,
+    /// The school's department, to say the deadline in its local time.
+    pub department: &'a Department,
+}
+
+/// Why a transition is not possible; rendered to people as a 409 in French.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The deadline passed: the review is (or is about to be recorded as) tacitly approved.
+    #[error(
+        "Le délai a expiré le {expired_in_words} : l'accord tacite est acquis, il n'est plus possible de {action}."
+    )]
+    DeadlineExpired {
+        /// The event refused.
+        action: &'static str,
+        /// The legal deadline.
+        expired_at: OffsetDateTime,
+        /// The deadline in French words, local time.
+        expired_in_words: String,
+    },
+    /// Tacit approval asked for before the deadline.
+    #[error(
+        "Le délai court jusqu'au {deadline_in_words} : l'accord tacite n'est pas encore acquis."
+    )]
+    NotYetDue {
+        /// The deadline in French words, local time.
+        deadline_in_words: String,
+    },
+    /// The event makes no sense from the current state.
+    #[error("La revue est à l'état « {} » : impossible de {}. {reason}", .state.label(), .event.label())]
+    InvalidState {
+        /// The current state.
+        state: ReviewState,
+        /// The event refused.
+        event: ReviewEvent,
+        /// Why, in French.
+        reason: &'static str,
+    },
+}
+
+/// Says a deadline ("jeudi 26 novembre 2026 à minuit") in the school's local time.
+pub fn deadline_words(deadline: OffsetDateTime, department: &Department) -> String {
+    // The deadline is 00:00 of the day after the last day: people say "the last day, at midnight".
+    let last_day = crate::domain::calendar::local_date(deadline, department)
+        .previous_day()
+        .unwrap_or(time::Date::MIN);
+    format!("{} à minuit", date_in_words(last_day))
+}
+
+/// The one transition function: where a review goes when `event` happens, or why it cannot.
+pub fn transition(
+    state: ReviewState,
+    event: ReviewEvent,
+    ctx: TransitionContext<'_>,
+) -> Result<ReviewState, Refusal> {
+    use ReviewEvent as E;
+    use ReviewState as S;
+
+    let expired = ctx.deadline.is_some_and(|d| ctx.at >= d);
+    let invalid = |reason: &'static str| Refusal::InvalidState {
+        state,
+        event,
+        reason,
+    };
+
+    match (state, event) {
+        (S::Pending, E::Approve | E::RequestRectification) => {
+            if expired {
+                let d = ctx.deadline.unwrap_or(ctx.at);
+                Err(Refusal::DeadlineExpired {
+                    action: event.label(),
+                    expired_at: d,
+                    expired_in_words: deadline_words(d, ctx.department),
+                })
+            } else if event == E::Approve {
+                Ok(S::Approved)
+            } else {
+                Ok(S::RectificationRequested)
+            }
+        }
+        (S::Pending, E::Expire) => match ctx.deadline {
+            Some(_) if expired => Ok(S::TacitlyApproved),
+            Some(d) => Err(Refusal::NotYetDue {
+                deadline_in_words: deadline_words(d, ctx.department),
+            }),
+            None => Err(invalid("Cette revue n'a pas de délai.")),
+        },
+        (S::Pending | S::RectificationRequested | S::InArbitration, E::Supersede) => {
+            Ok(S::Superseded)
+        }
+        (S::RectificationRequested, E::Escalate) => Ok(S::InArbitration),
+        (S::InArbitration, E::Authorise) => Ok(S::Authorised),
+        (S::InArbitration, E::Uphold) => Ok(S::Upheld),
+        (
+            S::Pending
+            | S::RectificationRequested
+            | S::InArbitration
+            | S::Approved
+            | S::TacitlyApproved
+            | S::Authorised
+            | S::EmergencyPublished,
+            E::Withdraw,
+        ) => Ok(S::Withdrawn),
+
+        // Everything else is refused, with the reason a person needs.
+        (S::Approved | S::TacitlyApproved | S::Authorised, _) => Err(invalid(
+            "La décision est acquise et la version est publiable dans l'établissement.",
+        )),
+        (S::EmergencyPublished, _) => Err(invalid(
+            "Une communication d'urgence est publiée sans examen préalable ; seule la collectivité peut la retirer.",
+        )),
+        (S::Superseded, _) => Err(invalid(
+            "Une version plus récente a été transmise : c'est elle qu'il faut examiner.",
+        )),
+        (S::Withdrawn, _) => Err(invalid("La collectivité a retiré cette communication.")),
+        (S::Upheld, _) => Err(invalid(
+            "L'arbitre a confirmé le refus ; la collectivité peut transmettre une version rectifiée.",
+        )),
+        (S::RectificationRequested, E::Approve | E::RequestRectification | E::Expire) => {
+            Err(invalid(
+                "Le chef d'établissement a demandé une rectification : la collectivité doit transmettre une version rectifiée, retirer la communication ou saisir l'arbitre.",
+            ))
+        }
+        (S::RectificationRequested, E::Authorise | E::Uphold) => Err(invalid(
+            "Le litige n'a pas été porté devant l'autorité d'arbitrage.",
+        )),
+        (S::InArbitration, _) => Err(invalid(
+            "Le litige est entre les mains de l'autorité d'arbitrage, qui doit autoriser la publication ou confirmer le refus.",
+        )),
+        (S::Pending, E::Escalate | E::Authorise | E::Uphold) => Err(invalid(
+            "Aucune rectification n'a été demandée : il n'y a pas de litige à arbitrer.",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const ALL_STATES: [ReviewState; 10] = [
+        ReviewState::Pending,
+        ReviewState::Approved,
+        ReviewState::TacitlyApproved,
+        ReviewState::RectificationRequested,
+        ReviewState::Superseded,
+        ReviewState::InArbitration,
+        ReviewState::Authorised,
+        ReviewState::Upheld,
+        ReviewState::Withdrawn,
+        ReviewState::EmergencyPublished,
+    ];
+    const ALL_EVENTS: [ReviewEvent; 8] = [
+        ReviewEvent::Approve,
+        ReviewEvent::RequestRectification,
+        ReviewEvent::Expire,
+        ReviewEvent::Supersede,
+        ReviewEvent::Escalate,
+        ReviewEvent::Authorise,
+        ReviewEvent::Uphold,
+        ReviewEvent::Withdraw,
+    ];
+
+    fn paris() -> Department {
+        Department::parse("75").unwrap()
+    }
+
+    fn before_deadline(dept: &Department) -> TransitionContext<'_> {
+        TransitionContext {
+            at: datetime!(2026-11-23 10:00 +01:00),
+            deadline: Some(datetime!(2026-11-28 00:00 +01:00)),
+            department: dept,
+        }
+    }
+
+    fn after_deadline(dept: &Department) -> TransitionContext<'_> {
+        TransitionContext {
+            at: datetime!(2026-11-28 00:00 +01:00),
+            deadline: Some(datetime!(2026-11-28 00:00 +01:00)),
+            department: dept,
+        }
+    }
+
+    /// The complete table of allowed transitions; everything else must be refused.
+    fn expected(state: ReviewState, event: ReviewEvent) -> Option<ReviewState> {
+        use ReviewEvent as E;
+        use ReviewState as S;
+        match (state, event) {
+            (S::Pending, E::Approve) => Some(S::Approved),
+            (S::Pending, E::RequestRectification) => Some(S::RectificationRequested),
+            (S::Pending | S::RectificationRequested | S::InArbitration, E::Supersede) => {
+                Some(S::Superseded)
+            }
+            (S::RectificationRequested, E::Escalate) => Some(S::InArbitration),
+            (S::InArbitration, E::Authorise) => Some(S::Authorised),
+            (S::InArbitration, E::Uphold) => Some(S::Upheld),
+            (S::Superseded | S::Upheld | S::Withdrawn, E::Withdraw) => None,
+            (_, E::Withdraw) => Some(S::Withdrawn),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn every_state_and_event_before_the_deadline_follows_the_table() {
+        let dept = paris();
+        for state in ALL_STATES {
+            for event in ALL_EVENTS {
+                let got = transition(state, event, before_deadline(&dept));
+                match expected(state, event) {
+                    Some(next) => assert_eq!(got, Ok(next), "{state:?} + {event:?}"),
+                    None => {
+                        let refusal =
+                            got.expect_err(&format!("{state:?} + {event:?} must be refused"));
+                        let text = refusal.to_string();
+                        if event != ReviewEvent::Expire || state != ReviewState::Pending {
+                            assert!(text.contains(state.label()), "{text}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn silence_becomes_consent_only_once_the_deadline_has_passed() {
+        let dept = paris();
+        let early = transition(
+            ReviewState::Pending,
+            ReviewEvent::Expire,
+            before_deadline(&dept),
+        );
+        assert_eq!(
+            early.unwrap_err().to_string(),
+            "Le délai court jusqu'au vendredi 27 novembre 2026 à minuit : l'accord tacite n'est pas encore acquis."
+        );
+        assert_eq!(
+            transition(
+                ReviewState::Pending,
+                ReviewEvent::Expire,
+                after_deadline(&dept)
+            ),
+            Ok(ReviewState::TacitlyApproved)
+        );
+        // Once tacitly approved, a second expiry is refused: tacit approval happens exactly once.
+        assert!(
+            transition(
+                ReviewState::TacitlyApproved,
+                ReviewEvent::Expire,
+                after_deadline(&dept)
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_head_answering_at_the_deadline_is_told_tacit_approval_is_acquired() {
+        let dept = paris();
+        for event in [ReviewEvent::Approve, ReviewEvent::RequestRectification] {
+            let refusal =
+                transition(ReviewState::Pending, event, after_deadline(&dept)).unwrap_err();
+            assert_eq!(
+                refusal.to_string(),
+                format!(
+                    "Le délai a expiré le vendredi 27 novembre 2026 à minuit : l'accord tacite est acquis, il n'est plus possible de {}.",
+                    event.label()
+                )
+            );
+        }
+        // One second before midnight the head is still in time.
+        let ctx = TransitionContext {
+            at: datetime!(2026-11-27 23:59:59 +01:00),
+            ..after_deadline(&dept)
+        };
+        assert_eq!(
+            transition(ReviewState::Pending, ReviewEvent::Approve, ctx),
+            Ok(ReviewState::Approved)
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_the_current_state_and_the_reason() {
+        let dept = paris();
+        let refusal = transition(
+            ReviewState::Approved,
+            ReviewEvent::RequestRectification,
+            before_deadline(&dept),
+        )
+        .unwrap_err();
+        assert_eq!(
+            refusal.to_string(),
+            "La revue est à l'état « approuvée » : impossible de demander une rectification. La décision est acquise et la version est publiable dans l'établissement."
+        );
+    }
+
+    #[test]
+    fn only_published_states_are_publishable() {
+        let publishable: Vec<_> = ALL_STATES
+            .into_iter()
+            .filter(|s| s.is_publishable())
+            .collect();
+        assert_eq!(
+            publishable,
+            vec![
+                ReviewState::Approved,
+                ReviewState::TacitlyApproved,
+                ReviewState::Authorised,
+                ReviewState::EmergencyPublished
+            ]
+        );
+    }
+}

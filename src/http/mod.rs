@@ -1,0 +1,127 @@
+//! HTTP adapter (axum): routes registered through utoipa's `OpenApiRouter`, so the spec cannot drift.
+
+pub mod auth;
+pub mod error;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::Charte;
+use auth::Verifier;
+
+/// Shared state of the HTTP layer.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub charte: Arc<Charte>,
+    /// Token verification.
+    pub verifier: Arc<Verifier>,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "charte",
+        description = "Workflow de modération des communications des collectivités vers les familles par l'ENT, selon la charte de bon usage : examen par chaque chef d'établissement dans un délai en jours ouvrables, accord tacite, demandes de rectification motivées, arbitrage du recteur ou du DRAAF, urgences publiées immédiatement.",
+        license(name = "EUPL-1.2")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "messages", description = "Communications des collectivités"),
+        (name = "reviews", description = "Examen par les chefs d'établissement"),
+        (name = "disputes", description = "Arbitrage des litiges persistants"),
+        (name = "ent", description = "Ce que l'ENT affiche"),
+        (name = "deadlines", description = "Calcul des délais en jours ouvrables"),
+        (name = "directory", description = "Annuaire des établissements et collectivités"),
+        (name = "admin", description = "Administration"),
+        (name = "operations", description = "Sondes Kubernetes"),
+    )
+)]
+struct ApiDoc;
+
+/// The API routes and the OpenAPI document generated from them.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::submit_message, routes::list_messages))
+        .routes(routes!(routes::get_message))
+        .routes(routes!(routes::submit_version))
+        .routes(routes!(routes::withdraw_message))
+        .routes(routes!(routes::coproduce))
+        .routes(routes!(routes::audit))
+        .routes(routes!(routes::list_reviews))
+        .routes(routes!(routes::get_review))
+        .routes(routes!(routes::approve))
+        .routes(routes!(routes::request_rectification))
+        .routes(routes!(routes::escalate))
+        .routes(routes!(routes::list_disputes))
+        .routes(routes!(routes::decide))
+        .routes(routes!(routes::feed))
+        .routes(routes!(routes::deadlines))
+        .routes(routes!(routes::schools))
+        .routes(routes!(routes::authorities))
+        .routes(routes!(routes::outbox))
+        .routes(routes!(routes::healthz))
+        .routes(routes!(routes::readyz))
+        .split_for_parts()
+}
+
+/// The OpenAPI document as pretty JSON (what `openapi/openapi.json` must contain).
+pub fn openapi_json() -> String {
+    let (_, doc) = api();
+    doc.to_pretty_json().unwrap_or_default() + "\n"
+}
+
+/// The complete application router.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api();
+    let spec = doc.to_pretty_json().unwrap_or_default();
+    let docs = swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
+        uri_prefix: "/docs",
+        api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
+        title: Some("charte — API v1"),
+    });
+    api.route(
+        "/openapi.json",
+        axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec) }),
+    )
+    .with_state(state)
+    .merge(docs)
+    .fallback(|| async { error::ApiError::not_found("Aucune ressource à cette adresse : consultez la documentation de l'API sur /docs/.") })
+    .layer(axum::middleware::from_fn(error::problems_everywhere))
+    .layer(DefaultBodyLimit::max(256 * 1024))
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+    .layer(PropagateRequestIdLayer::x_request_id())
+    .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+        let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+        // Only method and path: never the query string or headers, which may carry tokens.
+        tracing::info_span!("requete", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    }))
+    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}

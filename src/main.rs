@@ -1,0 +1,5 @@
+//! The `charte` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    charte::cli::main()
+}

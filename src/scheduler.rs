@@ -1,0 +1,57 @@
+//! The deadline scheduler: sleeps until the next deadline, can be woken early, and turns every
+//! expired pending review into a tacit approval exactly once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::app::Charte;
+
+/// How many due reviews one batch handles, so a backlog never blocks the API.
+pub const BATCH: usize = 500;
+/// Upper bound on a sleep, so a clock jump or a missed wake-up is caught soon.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// Pause after a store error.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(2);
+
+/// Runs until `shutdown` turns true.
+pub async fn run(charte: Arc<Charte>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let sleep = match charte.sweep_due(BATCH).await {
+            Ok(n) => {
+                if n > 0 {
+                    tracing::info!(accords_tacites = n, "balayage des délais");
+                }
+                match charte.store.next_deadline().await {
+                    Ok(Some(next)) => {
+                        let wait = next - charte.clock.now();
+                        if wait.is_negative() {
+                            Duration::ZERO
+                        } else {
+                            Duration::try_from(wait).unwrap_or(MAX_SLEEP).min(MAX_SLEEP)
+                        }
+                    }
+                    Ok(None) => MAX_SLEEP,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "prochain délai illisible");
+                        RETRY_AFTER_ERROR
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "balayage des délais interrompu");
+                RETRY_AFTER_ERROR
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = charte.wake.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            tracing::info!("planificateur arrêté");
+            return;
+        }
+    }
+}

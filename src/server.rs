@@ -1,0 +1,280 @@
+//! Wiring: builds the ports from configuration, serves HTTP, runs the scheduler, shuts down gracefully.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use jsonwebtoken::Algorithm;
+use tokio::sync::{Notify, watch};
+
+use crate::app::{Charte, Clock, SystemClock};
+use crate::config::ServeConfig;
+use crate::domain::calendar::{Calendar, SchoolHolidays};
+use crate::domain::directory::Directory;
+use crate::http::auth::{KeySource, Verifier, load_pem_keys};
+use crate::http::{AppState, router};
+use crate::store::Store;
+use crate::store::embedded::EmbeddedStore;
+
+/// Name of the dev-mode secret file in the data folder.
+pub const DEV_SECRET_FILE: &str = "dev-jwt-secret";
+
+/// Reads the data folder's dev secret, creating a random one on first use.
+pub fn dev_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join(DEV_SECRET_FILE);
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        if s.trim().len() >= 32 {
+            return Ok(s.trim().as_bytes().to_vec());
+        }
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("création de {}", data_dir.display()))?;
+    let secret: String = {
+        use rand::Rng;
+        let bytes: [u8; 32] = rand::thread_rng().r#gen();
+        hex::encode(bytes)
+    };
+    std::fs::write(&path, &secret).with_context(|| format!("écriture de {}", path.display()))?;
+    Ok(secret.into_bytes())
+}
+
+/// Loads the demo schools into the store if it has never been loaded.
+pub async fn load_demo_if_first_run(store: &dyn Store) -> anyhow::Result<()> {
+    if store.meta("demo_loaded").await?.is_some() {
+        return Ok(());
+    }
+    let import = crate::demo::schools();
+    let n = store.put_schools(import.schools).await?;
+    store.set_meta("demo_loaded", "1").await?;
+    tracing::info!(
+        etablissements = n,
+        "données de démonstration chargées (Grand Est)"
+    );
+    Ok(())
+}
+
+/// Builds the store selected by the configuration.
+pub async fn open_store(cfg: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = &cfg.redis_url {
+        anyhow::bail!("le stockage Redis ({url}) n'est pas encore disponible dans cette version");
+    }
+    let store = EmbeddedStore::open(&cfg.data_dir)?;
+    tracing::info!(dossier = %cfg.data_dir.display(), "stockage embarqué");
+    Ok(Arc::new(store))
+}
+
+/// Builds the token verifier selected by the configuration.
+pub fn verifier(cfg: &ServeConfig) -> anyhow::Result<Verifier> {
+    if cfg.dev {
+        tracing::warn!(
+            "MODE DÉVELOPPEMENT : jetons HS256 signés par le secret local acceptés (charte token). À ne jamais utiliser en production."
+        );
+        return Ok(Verifier::dev(dev_secret(&cfg.data_dir)?));
+    }
+    let algorithm = match cfg.jwt_algorithm.to_ascii_uppercase().as_str() {
+        "RS256" => Algorithm::RS256,
+        "ES256" => Algorithm::ES256,
+        other => anyhow::bail!("algorithme JWT non pris en charge : {other} (RS256 ou ES256)"),
+    };
+    let keys = if let Some(url) = &cfg.jwks_url {
+        KeySource::Jwks {
+            url: url.clone(),
+            cache: tokio::sync::RwLock::new((jsonwebtoken::jwk::JwkSet { keys: vec![] }, None)),
+            client: reqwest::Client::new(),
+        }
+    } else if !cfg.jwt_public_key.is_empty() {
+        let pems = cfg
+            .jwt_public_key
+            .iter()
+            .map(|p| std::fs::read(p).with_context(|| format!("lecture de la clé {}", p.display())))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        KeySource::Static(load_pem_keys(algorithm, &pems)?)
+    } else {
+        tracing::warn!(
+            "aucune clé de vérification configurée : toutes les requêtes authentifiées seront refusées (utilisez --dev pour essayer)"
+        );
+        KeySource::None
+    };
+    let issuer = match (&cfg.jwt_issuer, &keys) {
+        (Some(i), _) => i.clone(),
+        (None, KeySource::None) => String::new(),
+        (None, _) => anyhow::bail!(
+            "--jwt-issuer (CHARTE_JWT_ISSUER) est obligatoire avec des clés publiques"
+        ),
+    };
+    Ok(Verifier::new(
+        algorithm,
+        issuer,
+        cfg.jwt_audience.clone(),
+        keys,
+    ))
+}
+
+/// Builds the calendar from configuration.
+pub fn calendar(cfg: &ServeConfig) -> anyhow::Result<Calendar> {
+    let mut cal = Calendar::new(cfg.calendar_mode);
+    if let Some(path) = &cfg.school_holidays {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("lecture de {}", path.display()))?;
+        let (holidays, errors) = SchoolHolidays::parse_csv(&text);
+        for e in &errors {
+            tracing::warn!(fichier = %path.display(), "{e}");
+        }
+        tracing::info!(periodes = holidays.len(), "calendrier scolaire chargé");
+        cal.school_holidays = Some(holidays);
+    }
+    if cfg.suspend_in_school_holidays {
+        anyhow::ensure!(
+            cal.school_holidays.is_some(),
+            "--suspend-in-school-holidays exige --school-holidays"
+        );
+        cal.suspend_in_school_holidays = true;
+    }
+    Ok(cal)
+}
+
+/// Builds the directory from configuration.
+pub fn directory(cfg: &ServeConfig) -> anyhow::Result<Directory> {
+    match &cfg.directory {
+        None => Ok(crate::demo::directory()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("lecture de {}", path.display()))?;
+            Directory::parse_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
+    }
+}
+
+/// A running instance: its address and how to stop it.
+pub struct Running {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// The use cases (tests drive time and the store through it).
+    pub charte: Arc<Charte>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests, stops the scheduler, and waits.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// A receiver that turns true on shutdown.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Asks the instance to stop (without waiting).
+    pub fn request_stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Waits for the instance to stop (after [`Running::request_stop`] or a signal).
+    pub async fn wait(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts the HTTP server and the scheduler on an already bound listener.
+pub async fn start(
+    listener: tokio::net::TcpListener,
+    charte: Arc<Charte>,
+    verifier: Arc<Verifier>,
+) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (tx, rx) = watch::channel(false);
+    let app = router(AppState {
+        charte: charte.clone(),
+        verifier,
+    });
+    let mut http_rx = rx.clone();
+    let http = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_rx.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "serveur HTTP arrêté sur erreur");
+        }
+    });
+    let sched = tokio::spawn(crate::scheduler::run(charte.clone(), rx));
+    Ok(Running {
+        addr,
+        charte,
+        shutdown: tx,
+        tasks: vec![http, sched],
+    })
+}
+
+/// Builds the use cases over the given ports.
+pub fn charte(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    directory: Directory,
+    calendar: Calendar,
+    widget_url: String,
+) -> Arc<Charte> {
+    Arc::new(Charte {
+        store,
+        clock,
+        directory: Arc::new(directory),
+        calendar: Arc::new(calendar),
+        wake: Arc::new(Notify::new()),
+        widget_url,
+    })
+}
+
+/// `charte serve`: runs until SIGTERM or SIGINT.
+pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+    let store = open_store(&cfg).await?;
+    if !cfg.no_demo {
+        load_demo_if_first_run(store.as_ref()).await?;
+    }
+    let verifier = Arc::new(verifier(&cfg)?);
+    let charte = charte(
+        store,
+        Arc::new(SystemClock),
+        directory(&cfg)?,
+        calendar(&cfg)?,
+        cfg.widget_url.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("impossible d'écouter sur {}", cfg.listen))?;
+    let running = start(listener, charte, verifier).await?;
+    tracing::info!(adresse = %running.addr, "charte à l'écoute — documentation : http://{}/docs/", running.addr);
+    shutdown_signal().await;
+    tracing::info!("arrêt demandé : fin des requêtes en cours");
+    running.stop().await;
+    tracing::info!("arrêt terminé");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
