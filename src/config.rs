@@ -57,6 +57,9 @@ pub struct ServeConfig {
         default_value = "http://127.0.0.1:8080/widget/"
     )]
     pub widget_url: String,
+    /// Origins allowed to embed the widget in a frame (the ENT), comma-separated; none by default.
+    #[arg(long, env = "CHARTE_WIDGET_FRAME_ANCESTORS", value_delimiter = ',')]
+    pub widget_frame_ancestors: Vec<String>,
     /// Do not load the demo schools into an empty store.
     #[arg(long, env = "CHARTE_NO_DEMO")]
     pub no_demo: bool,

@@ -249,7 +249,7 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("impossible d'écouter sur {}", cfg.listen))?;
-    let running = start(listener, charte, verifier).await?;
+    let running = start(listener, charte, verifier, cfg.widget_frame_ancestors.clone()).await?;
     tracing::info!(adresse = %running.addr, "charte à l'écoute — documentation : http://{}/docs/", running.addr);
     shutdown_signal().await;
     tracing::info!("arrêt demandé : fin des requêtes en cours");

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod error;
 pub mod routes;
+pub mod widget;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub charte: Arc<Charte>,
     /// Token verification.
     pub verifier: Arc<Verifier>,
+    /// Origins allowed to embed the widget (CSP `frame-ancestors`).
+    pub frame_ancestors: Arc<Vec<String>>,
 }
 
 struct BearerAuth;
@@ -111,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         "/openapi.json",
         axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec) }),
     )
+    .merge(widget::router(&state.frame_ancestors))
     .with_state(state)
     .merge(docs)
     .fallback(|| async { error::ApiError::not_found("Aucune ressource à cette adresse : consultez la documentation de l'API sur /docs/.") })

@@ -1,0 +1,265 @@
+//! Starts the real app on port 0 with its own store and a clock the test moves, and gives
+//! a client with request methods and real signed tokens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use charte::app::{Charte, ManualClock};
+use charte::domain::calendar::Calendar;
+use charte::http::auth::{Claims, DEV_AUDIENCE, DEV_ISSUER, Verifier, dev_token};
+use charte::server::{Running, load_demo_if_first_run};
+use charte::store::Store;
+use charte::store::embedded::EmbeddedStore;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+/// Monday 23 November 2026, 09:00 in Paris: the default "now" of a test.
+pub const MONDAY_9AM: OffsetDateTime = datetime!(2026-11-23 09:00 +01:00);
+
+/// Demo schools used by the tests.
+pub const LYCEE_FABERT: &str = "0570054Z"; // Moselle, académie 12
+pub const LYCEE_AGRICOLE: &str = "0570108H"; // agricultural, DRAAF 44
+pub const LYCEE_KLEBER: &str = "0670080Y"; // Bas-Rhin, académie 15
+pub const COLLEGE_JEAN_MOULIN: &str = "0570012D"; // Moselle collège
+pub const COLLEGE_FOCH: &str = "0670011Y"; // Bas-Rhin collège
+
+/// A running app and a client for it.
+pub struct TestApp {
+    /// Base URL.
+    pub base: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The clock the app reads.
+    pub clock: ManualClock,
+    /// The use cases (to reach the store directly in tests).
+    pub charte: Arc<Charte>,
+    running: Option<Running>,
+    dir: Arc<TempDir>,
+    secret: Vec<u8>,
+}
+
+/// A response, read whole.
+pub struct Res {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// JSON body (Null if none or not JSON).
+    pub body: Value,
+}
+
+impl Res {
+    /// The problem's `detail`.
+    pub fn detail(&self) -> &str {
+        self.body["detail"].as_str().unwrap_or("")
+    }
+    /// The content type.
+    pub fn content_type(&self) -> &str {
+        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+}
+
+impl TestApp {
+    /// A fresh app with demo data, stopped at Monday 09:00.
+    pub async fn spawn() -> TestApp {
+        Self::start(Arc::new(TempDir::new().expect("tempdir")), MONDAY_9AM).await
+    }
+
+    async fn start(dir: Arc<TempDir>, now: OffsetDateTime) -> TestApp {
+        let store = EmbeddedStore::open(dir.path()).expect("store");
+        load_demo_if_first_run(&store).await.expect("demo");
+        let store: Arc<dyn Store> = Arc::new(store);
+        let clock = ManualClock::new(now);
+        let charte = charte::server::charte(store, Arc::new(clock.clone()), charte::demo::directory(), Calendar::default(), "http://widget.test/".into());
+        let secret = b"tests-secret-tests-secret-tests-secret".to_vec();
+        let verifier = Arc::new(Verifier::dev(secret.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let running = charte::server::start(listener, charte.clone(), verifier, vec!["http://ent.test".into()]).await.expect("start");
+        TestApp {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
+            clock,
+            charte,
+            running: Some(running),
+            dir,
+            secret,
+        }
+    }
+
+    /// Stops the app gracefully and starts a new one on the same store, at the same time.
+    pub async fn restart(mut self) -> TestApp {
+        let now = self.clock_now();
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        let dir = self.dir.clone();
+        drop(self);
+        Self::start(dir, now).await
+    }
+
+    /// Simulates a crash: the tasks are aborted without any graceful step, then a new app opens the store.
+    pub async fn crash_and_restart(mut self) -> TestApp {
+        let now = self.clock_now();
+        if let Some(r) = self.running.take() {
+            r.request_stop();
+            r.wait().await;
+        }
+        let dir = self.dir.clone();
+        drop(self);
+        Self::start(dir, now).await
+    }
+
+    /// Now, for the app.
+    pub fn clock_now(&self) -> OffsetDateTime {
+        use charte::app::Clock;
+        self.clock.now()
+    }
+
+    /// Moves time to `at`, wakes the scheduler and waits until every due review is handled.
+    pub async fn advance_to(&self, at: OffsetDateTime) {
+        self.clock.set(at);
+        self.charte.wake.notify_one();
+        for _ in 0..500 {
+            let due = self.charte.store.due_reviews(at, 1).await.expect("due");
+            if due.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the scheduler did not handle the due reviews");
+    }
+
+    fn sign(&self, role: &str, sub: &str, f: impl FnOnce(&mut Claims)) -> String {
+        let now = OffsetDateTime::now_utc().unix_timestamp() as u64;
+        let mut c = Claims {
+            sub: sub.into(),
+            iss: DEV_ISSUER.into(),
+            aud: DEV_AUDIENCE.into(),
+            exp: now + 3600,
+            iat: now,
+            name: Some(format!("Test {sub}")),
+            role: role.into(),
+            authority: None,
+            uai: vec![],
+            academie: None,
+            arbitrator: None,
+        };
+        f(&mut c);
+        dev_token(&self.secret, &c).expect("token")
+    }
+
+    /// A token with arbitrary claims (for negative tests).
+    pub fn token_with(&self, f: impl FnOnce(&mut Claims)) -> String {
+        self.sign("admin", "custom", f)
+    }
+
+    /// An authority agent's token.
+    pub fn agent(&self, authority: &str) -> String {
+        self.sign("authority_agent", &format!("agent-{authority}"), |c| c.authority = Some(authority.into()))
+    }
+    /// An authority representative's token.
+    pub fn representative(&self, authority: &str) -> String {
+        self.sign("authority_representative", &format!("pres-{authority}"), |c| c.authority = Some(authority.into()))
+    }
+    /// A head's token.
+    pub fn head(&self, uai: &str) -> String {
+        self.sign("head", &format!("head-{uai}"), |c| c.uai = vec![uai.into()])
+    }
+    /// The ENT's token for one school.
+    pub fn ent(&self, uai: &str) -> String {
+        self.sign("ent", "ent", |c| c.uai = vec![uai.into()])
+    }
+    /// An arbitrator's token (`rectorat:12`, `draaf:44`).
+    pub fn arbitrator(&self, who: &str) -> String {
+        self.sign("arbitrator", who, |c| c.arbitrator = Some(who.into()))
+    }
+    /// Academic services' token.
+    pub fn academic(&self, academie: &str) -> String {
+        self.sign("academic_services", &format!("dsden-{academie}"), |c| c.academie = Some(academie.into()))
+    }
+    /// An administrator's token.
+    pub fn admin(&self) -> String {
+        self.sign("admin", "admin", |_| {})
+    }
+
+    /// Sends a request.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Res {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Res { status, headers, body }
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str, token: &str) -> Res {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Res {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Submits a message and asserts it was created.
+    pub async fn submit(&self, token: &str, body: Value) -> Value {
+        let res = self.post("/v1/messages", token, body).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        res.body
+    }
+
+    /// The review id of a school in a message view (current version).
+    pub fn review_of(message: &Value, uai: &str) -> String {
+        message["reviews"]
+            .as_array()
+            .and_then(|rs| rs.iter().find(|r| r["uai"] == uai))
+            .and_then(|r| r["id"].as_str())
+            .unwrap_or_else(|| panic!("no review for {uai} in {message}"))
+            .to_owned()
+    }
+
+    /// Emails queued so far.
+    pub async fn outbox(&self) -> Vec<Value> {
+        let res = self.get("/v1/admin/outbox?limit=1000", &self.admin()).await;
+        assert_eq!(res.status, StatusCode::OK);
+        res.body.as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(r) = &self.running {
+            r.request_stop();
+        }
+    }
+}
+
+/// A valid one-off message from the Région to the given lycées.
+pub fn one_off(targets: &[&str]) -> Value {
+    json!({
+        "title": "Transports scolaires : nouvelle ligne 12",
+        "body": "<p>À partir du <strong>lundi 7 décembre</strong>, la ligne 12 dessert le lycée.</p>",
+        "kind": "one_off",
+        "audience": ["families", "pupils"],
+        "targets": targets,
+        "publish_at": "2026-11-30T08:00:00+01:00",
+        "display_until": "2026-12-31T18:00:00+01:00"
+    })
+}
+
+/// The same, recurring.
+pub fn recurring(targets: &[&str]) -> Value {
+    let mut v = one_off(targets);
+    v["kind"] = json!("recurring");
+    v
+}
