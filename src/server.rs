@@ -187,12 +187,14 @@ pub async fn start(
     listener: tokio::net::TcpListener,
     charte: Arc<Charte>,
     verifier: Arc<Verifier>,
+    frame_ancestors: Vec<String>,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
     let app = router(AppState {
         charte: charte.clone(),
         verifier,
+        frame_ancestors: Arc::new(frame_ancestors),
     });
     let mut http_rx = rx.clone();
     let http = tokio::spawn(async move {
@@ -249,7 +251,13 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("impossible d'écouter sur {}", cfg.listen))?;
-    let running = start(listener, charte, verifier, cfg.widget_frame_ancestors.clone()).await?;
+    let running = start(
+        listener,
+        charte,
+        verifier,
+        cfg.widget_frame_ancestors.clone(),
+    )
+    .await?;
     tracing::info!(adresse = %running.addr, "charte à l'écoute — documentation : http://{}/docs/", running.addr);
     shutdown_signal().await;
     tracing::info!("arrêt demandé : fin des requêtes en cours");

@@ -58,7 +58,10 @@ impl Res {
     }
     /// The content type.
     pub fn content_type(&self) -> &str {
-        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -73,14 +76,32 @@ impl TestApp {
         load_demo_if_first_run(&store).await.expect("demo");
         let store: Arc<dyn Store> = Arc::new(store);
         let clock = ManualClock::new(now);
-        let charte = charte::server::charte(store, Arc::new(clock.clone()), charte::demo::directory(), Calendar::default(), "http://widget.test/".into());
+        let charte = charte::server::charte(
+            store,
+            Arc::new(clock.clone()),
+            charte::demo::directory(),
+            Calendar::default(),
+            "http://widget.test/".into(),
+        );
         let secret = b"tests-secret-tests-secret-tests-secret".to_vec();
         let verifier = Arc::new(Verifier::dev(secret.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let running = charte::server::start(listener, charte.clone(), verifier, vec!["http://ent.test".into()]).await.expect("start");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let running = charte::server::start(
+            listener,
+            charte.clone(),
+            verifier,
+            vec!["http://ent.test".into()],
+        )
+        .await
+        .expect("start");
         TestApp {
             base: format!("http://{}", running.addr),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
             clock,
             charte,
             running: Some(running),
@@ -158,11 +179,17 @@ impl TestApp {
 
     /// An authority agent's token.
     pub fn agent(&self, authority: &str) -> String {
-        self.sign("authority_agent", &format!("agent-{authority}"), |c| c.authority = Some(authority.into()))
+        self.sign("authority_agent", &format!("agent-{authority}"), |c| {
+            c.authority = Some(authority.into())
+        })
     }
     /// An authority representative's token.
     pub fn representative(&self, authority: &str) -> String {
-        self.sign("authority_representative", &format!("pres-{authority}"), |c| c.authority = Some(authority.into()))
+        self.sign(
+            "authority_representative",
+            &format!("pres-{authority}"),
+            |c| c.authority = Some(authority.into()),
+        )
     }
     /// A head's token.
     pub fn head(&self, uai: &str) -> String {
@@ -178,7 +205,9 @@ impl TestApp {
     }
     /// Academic services' token.
     pub fn academic(&self, academie: &str) -> String {
-        self.sign("academic_services", &format!("dsden-{academie}"), |c| c.academie = Some(academie.into()))
+        self.sign("academic_services", &format!("dsden-{academie}"), |c| {
+            c.academie = Some(academie.into())
+        })
     }
     /// An administrator's token.
     pub fn admin(&self) -> String {
@@ -186,8 +215,16 @@ impl TestApp {
     }
 
     /// Sends a request.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Res {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Res {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -199,7 +236,11 @@ impl TestApp {
         let headers = res.headers().clone();
         let bytes = res.bytes().await.expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Res { status, headers, body }
+        Res {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// GET.
