@@ -163,9 +163,13 @@ impl Charte {
                 let zone = school
                     .as_ref()
                     .and_then(|s| crate::domain::calendar::zone_for_academie(&s.academie_name));
+                // The opening day never counts, so the count starts the day after it at the earliest.
                 let today = crate::domain::calendar::local_date(now, &dept);
+                let first = crate::domain::calendar::local_date(r.opened_at, &dept)
+                    .next_day()
+                    .unwrap_or(today);
                 let mut n = 0;
-                let mut day = today;
+                let mut day = today.max(first);
                 while day <= d.last_day {
                     if self
                         .calendar

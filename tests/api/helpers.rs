@@ -133,6 +133,25 @@ impl TestApp {
         Self::start(dir, now).await
     }
 
+    /// Stops the app, overwrites one stored audit record behind its back, and restarts.
+    pub async fn tamper(&mut self, record: &charte::domain::audit::AuditRecord) {
+        let now = self.clock_now();
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        let dir = self.dir.clone();
+        let replacement = {
+            // The old app must let go of the database file before it can be opened again.
+            let placeholder = std::mem::replace(&mut self.charte, Arc::new(empty_charte()));
+            drop(placeholder);
+            let store = EmbeddedStore::open(dir.path()).expect("store");
+            store.overwrite_audit_record(record).expect("tamper");
+            drop(store);
+            Self::start(dir, now).await
+        };
+        *self = replacement;
+    }
+
     /// Now, for the app.
     pub fn clock_now(&self) -> OffsetDateTime {
         use charte::app::Clock;
@@ -303,4 +322,17 @@ pub fn recurring(targets: &[&str]) -> Value {
     let mut v = one_off(targets);
     v["kind"] = json!("recurring");
     v
+}
+
+fn empty_charte() -> Charte {
+    let dir = TempDir::new().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("store");
+    Charte {
+        store: Arc::new(store),
+        clock: Arc::new(ManualClock::new(MONDAY_9AM)),
+        directory: Arc::new(charte::demo::directory()),
+        calendar: Arc::new(Calendar::default()),
+        wake: Arc::new(tokio::sync::Notify::new()),
+        widget_url: String::new(),
+    }
 }
