@@ -63,6 +63,9 @@ pub struct ServeConfig {
     /// Do not load the demo schools into an empty store.
     #[arg(long, env = "CHARTE_NO_DEMO")]
     pub no_demo: bool,
+    /// Development only: run the service clock this many times faster than real time (3600: one hour per second).
+    #[arg(long, env = "CHARTE_DEV_TIME_FACTOR", requires = "dev")]
+    pub dev_time_factor: Option<u32>,
     /// Log format: text or json.
     #[arg(long, env = "CHARTE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

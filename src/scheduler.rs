@@ -29,7 +29,9 @@ pub async fn run(charte: Arc<Charte>, mut shutdown: watch::Receiver<bool>) {
                         if wait.is_negative() {
                             Duration::ZERO
                         } else {
-                            Duration::try_from(wait).unwrap_or(MAX_SLEEP).min(MAX_SLEEP)
+                            let real = Duration::try_from(wait).unwrap_or(MAX_SLEEP)
+                                / charte.clock.speed();
+                            real.min(MAX_SLEEP)
                         }
                     }
                     Ok(None) => MAX_SLEEP,

@@ -22,10 +22,10 @@ pub const DEV_SECRET_FILE: &str = "dev-jwt-secret";
 /// Reads the data folder's dev secret, creating a random one on first use.
 pub fn dev_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     let path = data_dir.join(DEV_SECRET_FILE);
-    if let Ok(s) = std::fs::read_to_string(&path) {
-        if s.trim().len() >= 32 {
-            return Ok(s.trim().as_bytes().to_vec());
-        }
+    if let Ok(s) = std::fs::read_to_string(&path)
+        && s.trim().len() >= 32
+    {
+        return Ok(s.trim().as_bytes().to_vec());
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("création de {}", data_dir.display()))?;
@@ -53,14 +53,41 @@ pub async fn load_demo_if_first_run(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the store selected by the configuration.
-pub async fn open_store(cfg: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> {
+/// Builds the store selected by the configuration, and the clock that goes with it.
+pub async fn open_store(cfg: &ServeConfig) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Clock>)> {
     if let Some(url) = &cfg.redis_url {
-        anyhow::bail!("le stockage Redis ({url}) n'est pas encore disponible dans cette version");
+        let store = crate::store::redis::RedisStore::connect(url, &cfg.redis_prefix).await?;
+        tracing::info!(prefixe = %cfg.redis_prefix, "stockage Redis");
+        let clock = crate::app::OffsetClock::default();
+        follow_redis_clock(store.clone(), clock.clone()).await;
+        return Ok((Arc::new(store), Arc::new(clock)));
     }
     let store = EmbeddedStore::open(&cfg.data_dir)?;
     tracing::info!(dossier = %cfg.data_dir.display(), "stockage embarqué");
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), Arc::new(SystemClock)))
+}
+
+/// Keeps `clock` on Redis's time: every replica then agrees on "now" whatever its own clock says.
+async fn follow_redis_clock(
+    store: crate::store::redis::RedisStore,
+    clock: crate::app::OffsetClock,
+) {
+    async fn sync(store: &crate::store::redis::RedisStore, clock: &crate::app::OffsetClock) {
+        let before = time::OffsetDateTime::now_utc();
+        if let Ok(server) = store.server_time().await {
+            let after = time::OffsetDateTime::now_utc();
+            let local: time::OffsetDateTime = before + (after - before) / 2;
+            let offset: time::Duration = server - local;
+            clock.set_offset(offset.whole_nanoseconds() as i64);
+        }
+    }
+    sync(&store, &clock).await;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            sync(&store, &clock).await;
+        }
+    });
 }
 
 /// Builds the token verifier selected by the configuration.
@@ -164,6 +191,16 @@ impl Running {
         }
     }
 
+    /// Kills the instance's tasks without any graceful step (crash simulation in tests).
+    pub async fn abort(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
     /// A receiver that turns true on shutdown.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
@@ -236,14 +273,21 @@ pub fn charte(
 
 /// `charte serve`: runs until SIGTERM or SIGINT.
 pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
-    let store = open_store(&cfg).await?;
+    let (store, store_clock) = open_store(&cfg).await?;
     if !cfg.no_demo {
         load_demo_if_first_run(store.as_ref()).await?;
     }
     let verifier = Arc::new(verifier(&cfg)?);
+    let clock: Arc<dyn Clock> = match cfg.dev_time_factor {
+        Some(f) if cfg.dev => {
+            tracing::warn!(facteur = f, "horloge accélérée (démonstration)");
+            Arc::new(crate::app::WarpClock::new(f))
+        }
+        _ => store_clock,
+    };
     let charte = charte(
         store,
-        Arc::new(SystemClock),
+        clock,
         directory(&cfg)?,
         calendar(&cfg)?,
         cfg.widget_url.clone(),

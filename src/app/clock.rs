@@ -8,6 +8,12 @@ use time::OffsetDateTime;
 pub trait Clock: Send + Sync + 'static {
     /// Now.
     fn now(&self) -> OffsetDateTime;
+
+    /// How many clock seconds pass per real second (1 except for demo time warps), so the
+    /// scheduler can turn "time until the deadline" into a real sleep.
+    fn speed(&self) -> u32 {
+        1
+    }
 }
 
 /// The wall clock.
@@ -69,5 +75,54 @@ impl TokioClock {
 impl Clock for TokioClock {
     fn now(&self) -> OffsetDateTime {
         self.start_wall + self.start.elapsed()
+    }
+}
+
+/// A demo clock that runs `factor` times faster than real time from a starting instant,
+/// so a walkthrough can reach a tacit approval in minutes (development mode only).
+#[derive(Debug, Clone, Copy)]
+pub struct WarpClock {
+    start_wall: OffsetDateTime,
+    start: std::time::Instant,
+    factor: u32,
+}
+
+impl WarpClock {
+    /// Starts now, running `factor` times faster.
+    pub fn new(factor: u32) -> Self {
+        Self {
+            start_wall: OffsetDateTime::now_utc(),
+            start: std::time::Instant::now(),
+            factor: factor.max(1),
+        }
+    }
+}
+
+impl Clock for WarpClock {
+    fn now(&self) -> OffsetDateTime {
+        self.start_wall + self.start.elapsed() * self.factor
+    }
+
+    fn speed(&self) -> u32 {
+        self.factor
+    }
+}
+
+/// A clock that follows the shared store's clock (Redis `TIME`), so that replicas whose own
+/// clocks drift agree on "now". The offset is refreshed in the background by its owner.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetClock(Arc<std::sync::atomic::AtomicI64>);
+
+impl OffsetClock {
+    /// Sets the offset (reference time minus local time), in nanoseconds.
+    pub fn set_offset(&self, nanos: i64) {
+        self.0.store(nanos, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+            + time::Duration::nanoseconds(self.0.load(std::sync::atomic::Ordering::Relaxed))
     }
 }

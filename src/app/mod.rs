@@ -12,7 +12,7 @@ use base64::Engine;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock, TokioClock, WarpClock};
 pub use error::{AppError, AppResult};
 
 use crate::domain::Motive;
@@ -426,10 +426,10 @@ impl Charte {
         let scoped_key = idempotency
             .as_ref()
             .map(|(k, h)| (format!("{authority_id}:{k}"), h.clone()));
-        if let Some((key, hash)) = &scoped_key {
-            if let Some(view) = self.replay(actor, key, hash).await? {
-                return Ok((view, false));
-            }
+        if let Some((key, hash)) = &scoped_key
+            && let Some(view) = self.replay(actor, key, hash).await?
+        {
+            return Ok((view, false));
         }
 
         let now = self.now();
@@ -610,10 +610,10 @@ impl Charte {
         };
         if !self.commit(commit).await? {
             // Only the idempotency key can collide for a brand-new message: a concurrent twin won.
-            if let Some((key, hash)) = &scoped_key {
-                if let Some(view) = self.replay(actor, key, hash).await? {
-                    return Ok((view, false));
-                }
+            if let Some((key, hash)) = &scoped_key
+                && let Some(view) = self.replay(actor, key, hash).await?
+            {
+                return Ok((view, false));
             }
             return Err(AppError::Conflict(
                 "La soumission est entrée en conflit avec une autre : réessayez.".into(),
@@ -977,25 +977,24 @@ impl Charte {
         };
         let mut keyed = Vec::new();
         for m in messages {
-            if let Some(k) = &q.kind {
-                if MessageKind::parse(k) != Some(m.kind) {
-                    continue;
-                }
+            if let Some(k) = &q.kind
+                && MessageKind::parse(k) != Some(m.kind)
+            {
+                continue;
             }
             let view = match self.get_message(actor, &m.id).await {
                 Ok(v) => v,
                 Err(AppError::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            if let Some(s) = &q.state {
-                if serde_json::to_value(view.status)
+            if let Some(s) = &q.state
+                && serde_json::to_value(view.status)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .as_deref()
                     != Some(s.as_str())
-                {
-                    continue;
-                }
+            {
+                continue;
             }
             // Newest first: invert the timestamp so the ascending key sorts descending.
             let key = format!("{:020}{}", i64::MAX - m.submitted_at.unix_timestamp(), m.id);

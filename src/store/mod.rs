@@ -1,6 +1,7 @@
 //! The storage port, and its adapters: an embedded crash-safe file (default) and Redis.
 
 pub mod embedded;
+pub mod redis;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests start themselves
+# (Chromium and the browser-test packages), then runs every Rust test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installation de Chromium (tests du widget)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+fi
+if command -v redis-server >/dev/null 2>&1; then :; else
+  echo "== installation de redis-server (tests du stockage Redis)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq redis-server >/dev/null
+  else sudo apt-get install -y -qq redis-server >/dev/null; fi
+fi
+if [ -f tests/browser/package-lock.json ]; then
+  echo "== dépendances des tests navigateur (npm ci)"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+echo "== cargo test"
+cargo test --locked --all-features -- --test-threads=4

@@ -1,0 +1,55 @@
+-- charte: one transition, atomically. ARGV is a flat list of operations; every check runs
+-- before any write, so a refused commit leaves nothing behind.
+--   CHK  <hash> <field> <expected>   revision in a hash must equal expected ("0" = absent)
+--   HEAD <key> <seq> <hash>          audit chain head must be (seq, hash) (absent = 0, genesis)
+--   NEW  <key>                       key must not exist (idempotency)
+--   NOTBEFORE <ms>                   Redis's own clock must have reached ms (tacit approval)
+--   SET <key> <value> | HSET <key> <field> <value> | SADD/SREM <key> <member>
+--   ZADD <key> <score> <member> | ZREM <key> <member> | RPUSH <key> <value>
+local genesis = string.rep("0", 64)
+local i = 1
+local n = #ARGV
+local ops = {}
+while i <= n do
+  local op = ARGV[i]
+  if op == "CHK" then
+    local cur = redis.call("HGET", ARGV[i + 1], ARGV[i + 2])
+    if not cur then cur = "0" end
+    if cur ~= ARGV[i + 3] then
+      return "CONFLICT:" .. ARGV[i + 2] .. " est à la révision " .. cur .. ", attendue " .. ARGV[i + 3]
+    end
+    i = i + 4
+  elseif op == "HEAD" then
+    local cur = redis.call("GET", ARGV[i + 1])
+    local expected = ARGV[i + 2] .. ":" .. ARGV[i + 3]
+    if not cur then cur = "0:" .. genesis end
+    if cur ~= expected then
+      return "CONFLICT:journal d'audit avancé"
+    end
+    i = i + 4
+  elseif op == "NEW" then
+    if redis.call("EXISTS", ARGV[i + 1]) == 1 then
+      return "CONFLICT:clé déjà utilisée"
+    end
+    i = i + 2
+  elseif op == "NOTBEFORE" then
+    local t = redis.call("TIME")
+    local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    if now_ms < tonumber(ARGV[i + 1]) then
+      return "EARLY:" .. tostring(now_ms)
+    end
+    i = i + 2
+  elseif op == "SET" or op == "SADD" or op == "SREM" or op == "ZREM" or op == "RPUSH" then
+    table.insert(ops, { op, ARGV[i + 1], ARGV[i + 2] })
+    i = i + 3
+  elseif op == "HSET" or op == "ZADD" then
+    table.insert(ops, { op, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3] })
+    i = i + 4
+  else
+    return redis.error_reply("opération inconnue : " .. tostring(op))
+  end
+end
+for _, o in ipairs(ops) do
+  redis.call(unpack(o))
+end
+return "OK"

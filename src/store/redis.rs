@@ -1,0 +1,494 @@
+//! The Redis adapter: each commit is one Lua script (checks, then writes), keys namespaced by a prefix.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use super::{
+    Commit, IdempotencyRecord, Store, StoreError, StoreResult, arbitrator_key, due_at, open_dispute,
+};
+use crate::domain::audit::{AuditRecord, ChainHead};
+use crate::domain::directory::{ArbitratorRef, School};
+use crate::domain::message::{Message, Review};
+use crate::domain::notification::OutboxEmail;
+use crate::domain::review::ReviewState;
+use crate::domain::uai::Uai;
+
+/// Longest wait for one Redis round trip before the store is declared unavailable.
+const CALL_TIMEOUT: Duration = Duration::from_millis(1500);
+
+static COMMIT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("commit.lua")));
+
+/// A store on Redis, shared by every replica.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+fn err(e: redis::RedisError) -> StoreError {
+    if e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+    {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Other(e.to_string())
+    }
+}
+
+fn ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn json<T: Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+fn parse<T: DeserializeOwned>(s: &str) -> StoreResult<T> {
+    serde_json::from_str(s)
+        .map_err(|e| StoreError::Other(format!("enregistrement illisible : {e}")))
+}
+
+impl RedisStore {
+    /// Connects (with automatic reconnection) to `url`, namespacing keys under `prefix`.
+    pub async fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::Other(format!("URL Redis invalide : {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_response_timeout(CALL_TIMEOUT)
+            .set_number_of_retries(1);
+        let conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable(format!("Redis injoignable à {url}")))?
+        .map_err(err)?;
+        Ok(Self {
+            conn,
+            prefix: prefix.trim_end_matches(':').to_owned(),
+        })
+    }
+
+    fn k(&self, parts: &[&str]) -> String {
+        let mut s = self.prefix.clone();
+        for p in parts {
+            s.push(':');
+            s.push_str(p);
+        }
+        s
+    }
+
+    async fn run<T, F, Fut>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(CALL_TIMEOUT, f(self.conn.clone())).await {
+            Ok(r) => r.map_err(err),
+            Err(_) => Err(StoreError::Unavailable("Redis ne répond pas".into())),
+        }
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, key: String) -> StoreResult<Option<T>> {
+        let raw: Option<String> = self.run(|mut c| async move { c.get(key).await }).await?;
+        raw.map(|s| parse(&s)).transpose()
+    }
+
+    async fn many<T: DeserializeOwned>(&self, keys: Vec<String>) -> StoreResult<Vec<T>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(500) {
+            let chunk = chunk.to_vec();
+            let raws: Vec<Option<String>> = self
+                .run(|mut c| async move { redis::cmd("MGET").arg(chunk).query_async(&mut c).await })
+                .await?;
+            for r in raws.into_iter().flatten() {
+                out.push(parse(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn members(&self, key: String) -> StoreResult<Vec<String>> {
+        self.run(|mut c| async move { c.smembers(key).await }).await
+    }
+
+    async fn reviews_in(&self, set: String) -> StoreResult<Vec<Review>> {
+        let ids = self.members(set).await?;
+        self.many(ids.iter().map(|id| self.k(&["rev", id])).collect())
+            .await
+    }
+
+    /// Deletes every key of this prefix (tests, and `charte` deployments being removed).
+    pub async fn purge(&self) -> StoreResult<u64> {
+        let pattern = format!("{}:*", self.prefix);
+        let mut deleted = 0;
+        loop {
+            let keys: Vec<String> = self
+                .run(|mut c| {
+                    let p = pattern.clone();
+                    async move {
+                        redis::cmd("SCAN")
+                            .arg(0)
+                            .arg("MATCH")
+                            .arg(p)
+                            .arg("COUNT")
+                            .arg(1000)
+                            .query_async::<(u64, Vec<String>)>(&mut c)
+                            .await
+                            .map(|r| r.1)
+                    }
+                })
+                .await?;
+            if keys.is_empty() {
+                // SCAN from 0 may return an empty page while keys remain; confirm with KEYS on small sets.
+                let rest: Vec<String> = self
+                    .run(|mut c| {
+                        let p = pattern.clone();
+                        async move { c.keys(p).await }
+                    })
+                    .await?;
+                if rest.is_empty() {
+                    return Ok(deleted);
+                }
+                let n: u64 = self.run(|mut c| async move { c.del(rest).await }).await?;
+                deleted += n;
+                continue;
+            }
+            let n: u64 = self.run(|mut c| async move { c.del(keys).await }).await?;
+            deleted += n;
+        }
+    }
+
+    /// Redis's own clock.
+    pub async fn server_time(&self) -> StoreResult<OffsetDateTime> {
+        let (s, us): (i64, i64) = self
+            .run(|mut c| async move { redis::cmd("TIME").query_async(&mut c).await })
+            .await?;
+        OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(s) * 1_000_000_000 + i128::from(us) * 1000,
+        )
+        .map_err(|e| StoreError::Other(e.to_string()))
+    }
+
+    fn plan(&self, c: &Commit) -> StoreResult<Vec<String>> {
+        let revs = self.k(&["revs"]);
+        let mut checks: Vec<String> = Vec::new();
+        let mut writes: Vec<String> = Vec::new();
+        let push =
+            |v: &mut Vec<String>, parts: &[&str]| v.extend(parts.iter().map(|s| (*s).to_owned()));
+        for m in &c.messages {
+            let field = format!("m:{}", m.id);
+            let mut next = m.clone();
+            next.revision = m.revision + 1;
+            push(
+                &mut checks,
+                &["CHK", &revs, &field, &m.revision.to_string()],
+            );
+            push(
+                &mut writes,
+                &["SET", &self.k(&["msg", &m.id]), &json(&next)?],
+            );
+            push(
+                &mut writes,
+                &["HSET", &revs, &field, &next.revision.to_string()],
+            );
+            if m.revision == 0 {
+                push(
+                    &mut writes,
+                    &[
+                        "SADD",
+                        &self.k(&["authority_messages", &m.authority_id]),
+                        &m.id,
+                    ],
+                );
+                push(&mut writes, &["SADD", &self.k(&["messages"]), &m.id]);
+            }
+        }
+        for r in &c.reviews {
+            let field = format!("r:{}", r.id);
+            let mut next = r.clone();
+            next.revision = r.revision + 1;
+            push(
+                &mut checks,
+                &["CHK", &revs, &field, &r.revision.to_string()],
+            );
+            push(
+                &mut writes,
+                &["SET", &self.k(&["rev", &r.id]), &json(&next)?],
+            );
+            push(
+                &mut writes,
+                &["HSET", &revs, &field, &next.revision.to_string()],
+            );
+            if r.revision == 0 {
+                push(
+                    &mut writes,
+                    &["SADD", &self.k(&["message_reviews", &r.message_id]), &r.id],
+                );
+                push(
+                    &mut writes,
+                    &["SADD", &self.k(&["school_reviews", r.uai.as_str()]), &r.id],
+                );
+            }
+            let deadlines = self.k(&["deadlines"]);
+            match due_at(r) {
+                Some(at) => push(
+                    &mut writes,
+                    &["ZADD", &deadlines, &ms(at).to_string(), &r.id],
+                ),
+                None => push(&mut writes, &["ZREM", &deadlines, &r.id]),
+            }
+            if let Some(a) = &r.arbitrator {
+                let key = self.k(&["disputes", &arbitrator_key(a)]);
+                if open_dispute(r).is_some() {
+                    push(&mut writes, &["SADD", &key, &r.id]);
+                    push(
+                        &mut writes,
+                        &["SADD", &self.k(&["dispute_keys"]), &arbitrator_key(a)],
+                    );
+                } else {
+                    push(&mut writes, &["SREM", &key, &r.id]);
+                }
+            }
+            // Redis, not this replica's clock, says whether a deadline has passed.
+            if r.state == ReviewState::TacitlyApproved
+                && r.revision > 0
+                && let Some(d) = &r.deadline
+            {
+                push(&mut checks, &["NOTBEFORE", &ms(d.expires_at).to_string()]);
+            }
+        }
+        if let (Some(first), Some(last)) = (c.audit.first(), c.audit.last()) {
+            let head_key = self.k(&["audit_head", &first.message_id]);
+            push(
+                &mut checks,
+                &[
+                    "HEAD",
+                    &head_key,
+                    &(first.seq - 1).to_string(),
+                    &first.prev_hash,
+                ],
+            );
+            for rec in &c.audit {
+                push(
+                    &mut writes,
+                    &["RPUSH", &self.k(&["audit", &rec.message_id]), &json(rec)?],
+                );
+            }
+            push(
+                &mut writes,
+                &["SET", &head_key, &format!("{}:{}", last.seq, last.hash)],
+            );
+        }
+        for e in &c.outbox {
+            push(&mut writes, &["SET", &self.k(&["mail", &e.id]), &json(e)?]);
+            push(
+                &mut writes,
+                &[
+                    "ZADD",
+                    &self.k(&["outbox"]),
+                    &ms(e.created_at).to_string(),
+                    &e.id,
+                ],
+            );
+        }
+        if let Some(idem) = &c.idempotency {
+            let key = self.k(&["idem", &idem.key]);
+            push(&mut checks, &["NEW", &key]);
+            push(&mut writes, &["SET", &key, &json(idem)?]);
+        }
+        checks.extend(writes);
+        Ok(checks)
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let _: String = self
+            .run(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })
+            .await?;
+        Ok(())
+    }
+
+    async fn commit(&self, commit: Commit) -> StoreResult<()> {
+        let argv = self.plan(&commit)?;
+        let reply: String = self
+            .run(|mut c| async move {
+                let mut inv = COMMIT.prepare_invoke();
+                for a in &argv {
+                    inv.arg(a);
+                }
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        match reply.split_once(':') {
+            None if reply == "OK" => Ok(()),
+            Some(("CONFLICT", why)) => Err(StoreError::Conflict(why.to_owned())),
+            Some(("EARLY", _)) => Err(StoreError::Conflict(
+                "le délai n'est pas encore expiré selon l'horloge de Redis".into(),
+            )),
+            _ => Err(StoreError::Other(format!(
+                "réponse inattendue du script : {reply}"
+            ))),
+        }
+    }
+
+    async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
+        self.get_json(self.k(&["msg", id])).await
+    }
+
+    async fn messages_of_authority(&self, authority_id: &str) -> StoreResult<Vec<Message>> {
+        let ids = self
+            .members(self.k(&["authority_messages", authority_id]))
+            .await?;
+        self.many(ids.iter().map(|id| self.k(&["msg", id])).collect())
+            .await
+    }
+
+    async fn all_messages(&self) -> StoreResult<Vec<Message>> {
+        let ids = self.members(self.k(&["messages"])).await?;
+        self.many(ids.iter().map(|id| self.k(&["msg", id])).collect())
+            .await
+    }
+
+    async fn review(&self, id: &str) -> StoreResult<Option<Review>> {
+        self.get_json(self.k(&["rev", id])).await
+    }
+
+    async fn reviews_of_message(&self, message_id: &str) -> StoreResult<Vec<Review>> {
+        self.reviews_in(self.k(&["message_reviews", message_id]))
+            .await
+    }
+
+    async fn reviews_of_school(&self, uai: &Uai) -> StoreResult<Vec<Review>> {
+        self.reviews_in(self.k(&["school_reviews", uai.as_str()]))
+            .await
+    }
+
+    async fn open_disputes(&self, arbitrator: Option<&ArbitratorRef>) -> StoreResult<Vec<Review>> {
+        let keys = match arbitrator {
+            Some(a) => vec![arbitrator_key(a)],
+            None => self.members(self.k(&["dispute_keys"])).await?,
+        };
+        let mut out = Vec::new();
+        for key in keys {
+            out.extend(self.reviews_in(self.k(&["disputes", &key])).await?);
+        }
+        Ok(out)
+    }
+
+    async fn audit_head(&self, message_id: &str) -> StoreResult<ChainHead> {
+        let key = self.k(&["audit_head", message_id]);
+        let raw: Option<String> = self.run(|mut c| async move { c.get(key).await }).await?;
+        match raw.as_deref().and_then(|s| s.split_once(':')) {
+            None => Ok(ChainHead::default()),
+            Some((seq, hash)) => Ok(ChainHead {
+                seq: seq
+                    .parse()
+                    .map_err(|_| StoreError::Other("tête de journal illisible".into()))?,
+                hash: hash.to_owned(),
+            }),
+        }
+    }
+
+    async fn audit(&self, message_id: &str) -> StoreResult<Vec<AuditRecord>> {
+        let key = self.k(&["audit", message_id]);
+        let raws: Vec<String> = self
+            .run(|mut c| async move { c.lrange(key, 0, -1).await })
+            .await?;
+        raws.iter().map(|s| parse(s)).collect()
+    }
+
+    async fn due_reviews(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<String>> {
+        let key = self.k(&["deadlines"]);
+        let max = ms(now);
+        self.run(|mut c| async move {
+            redis::cmd("ZRANGE")
+                .arg(key)
+                .arg("-inf")
+                .arg(max)
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query_async(&mut c)
+                .await
+        })
+        .await
+    }
+
+    async fn next_deadline(&self) -> StoreResult<Option<OffsetDateTime>> {
+        let key = self.k(&["deadlines"]);
+        let first: Vec<(String, f64)> = self
+            .run(|mut c| async move { c.zrange_withscores(key, 0, 0).await })
+            .await?;
+        Ok(first.first().and_then(|(_, score)| {
+            OffsetDateTime::from_unix_timestamp_nanos(*score as i128 * 1_000_000).ok()
+        }))
+    }
+
+    async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        self.get_json(self.k(&["idem", key])).await
+    }
+
+    async fn outbox(&self, limit: usize) -> StoreResult<Vec<OutboxEmail>> {
+        let key = self.k(&["outbox"]);
+        let ids: Vec<String> = self
+            .run(|mut c| async move { c.zrange(key, 0, limit as isize - 1).await })
+            .await?;
+        self.many(ids.iter().map(|id| self.k(&["mail", id])).collect())
+            .await
+    }
+
+    async fn put_schools(&self, schools: Vec<School>) -> StoreResult<usize> {
+        let n = schools.len();
+        for chunk in schools.chunks(500) {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for s in chunk {
+                pipe.set(self.k(&["school", s.uai.as_str()]), json(s)?)
+                    .ignore();
+                pipe.sadd(self.k(&["schools"]), s.uai.as_str()).ignore();
+            }
+            self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await })
+                .await?;
+        }
+        Ok(n)
+    }
+
+    async fn school(&self, uai: &Uai) -> StoreResult<Option<School>> {
+        self.get_json(self.k(&["school", uai.as_str()])).await
+    }
+
+    async fn schools(&self) -> StoreResult<Vec<School>> {
+        let ids = self.members(self.k(&["schools"])).await?;
+        self.many(ids.iter().map(|id| self.k(&["school", id])).collect())
+            .await
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        let k = self.k(&["meta"]);
+        let field = key.to_owned();
+        self.run(|mut c| async move { c.hget(k, field).await })
+            .await
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        let k = self.k(&["meta"]);
+        let (field, value) = (key.to_owned(), value.to_owned());
+        self.run(|mut c| async move { c.hset(k, field, value).await })
+            .await
+    }
+}

@@ -1,0 +1,6 @@
+//! Shared test support: real components the tests start and stop themselves.
+
+#![allow(dead_code)]
+
+pub mod fixtures;
+pub mod redis_server;

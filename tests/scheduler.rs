@@ -1,0 +1,105 @@
+//! The deadline scheduler under paused tokio time: it sleeps until the deadline and grants
+//! tacit approval at that instant, once, however many times it wakes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use charte::app::{Submission, TokioClock};
+use charte::domain::actor::{Actor, Role};
+use charte::domain::calendar::Calendar;
+use charte::domain::message::Draft;
+use charte::store::Store;
+use charte::store::embedded::EmbeddedStore;
+use time::macros::datetime;
+
+fn agent() -> Actor {
+    Actor {
+        subject: "agent".into(),
+        name: "Agent".into(),
+        role: Role::AuthorityAgent,
+        authority: Some("region-grand-est".into()),
+        uais: vec![],
+        academie: None,
+        arbitrator: None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_scheduler_sleeps_until_the_deadline_and_approves_exactly_then_and_once() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    charte::server::load_demo_if_first_run(&store)
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    // Monday 23 November 2026, 09:00 Paris.
+    let clock = TokioClock::starting_at(datetime!(2026-11-23 09:00 +01:00));
+    let charte = charte::server::charte(
+        store.clone(),
+        Arc::new(clock),
+        charte::demo::directory(),
+        Calendar::default(),
+        String::new(),
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(charte::scheduler::run(charte.clone(), rx));
+
+    let sub = Submission {
+        draft: Draft {
+            title: Some("Cantine : nouveaux tarifs".into()),
+            body: Some("<p>Les tarifs changent au 1er janvier.</p>".into()),
+            audience: Some(vec!["families".into()]),
+            publish_at: Some("2026-11-23T09:00:00+01:00".into()),
+            display_until: Some("2027-01-31T00:00:00+01:00".into()),
+        },
+        kind: Some("one_off".into()),
+        targets: Some(vec!["0570054Z".into()]),
+        ..Default::default()
+    };
+    let (view, _) = charte.submit(&agent(), sub, None).await.unwrap();
+    let review_id = view.reviews[0].id.clone();
+    let deadline = datetime!(2026-11-27 00:00 +01:00);
+    assert_eq!(
+        view.reviews[0].deadline.as_deref(),
+        Some("2026-11-27T00:00:00+01:00")
+    );
+
+    // Let almost four days of paused time pass; the scheduler wakes many times meanwhile.
+    tokio::time::sleep(Duration::from_secs(4 * 24 * 3600)).await;
+
+    let review = store.review(&review_id).await.unwrap().unwrap();
+    assert_eq!(
+        review.state,
+        charte::domain::review::ReviewState::TacitlyApproved
+    );
+    assert_eq!(review.decided_at, Some(deadline));
+    let audit = store.audit(&view.id).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.entry.action == "tacitly_approved")
+            .count(),
+        1
+    );
+    // The notice was written when the scheduler woke: at the deadline, not a polling period later.
+    let notice = store
+        .outbox(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.kind == charte::domain::notification::EmailKind::TacitlyApproved)
+        .unwrap();
+    assert!(
+        notice.created_at >= deadline,
+        "approved early: {}",
+        notice.created_at
+    );
+    assert!(
+        notice.created_at - deadline < time::Duration::seconds(1),
+        "approved late: {}",
+        notice.created_at
+    );
+
+    tx.send(true).unwrap();
+    scheduler.await.unwrap();
+}

@@ -1,0 +1,438 @@
+//! One contract, two adapters: the embedded store and Redis must behave the same.
+
+mod common;
+
+use std::sync::Arc;
+
+use charte::domain::audit::{AuditEntry, ChainHead};
+use charte::domain::notification::{EmailKind, OutboxEmail};
+use charte::domain::review::ReviewState;
+use charte::store::embedded::EmbeddedStore;
+use charte::store::redis::RedisStore;
+use charte::store::{Commit, IdempotencyRecord, Store, StoreError};
+use common::fixtures::{message, rectorat_12, review};
+use common::redis_server::RedisServer;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+const T0: OffsetDateTime = datetime!(2025-11-24 09:00 +01:00);
+
+fn entry(action: &str) -> AuditEntry {
+    AuditEntry {
+        at: T0,
+        actor: "a".into(),
+        actor_name: "A".into(),
+        role: "authority_agent".into(),
+        action: action.into(),
+        uai: None,
+        review_id: None,
+        version: Some(1),
+        version_hash: None,
+        motive: None,
+    }
+}
+
+fn mail(id: &str, at: OffsetDateTime) -> OutboxEmail {
+    OutboxEmail {
+        id: id.into(),
+        kind: EmailKind::ReviewRequest,
+        to: vec!["ce.0570054Z@ac-nancy-metz.fr".into()],
+        subject: "Sujet".into(),
+        text: "Texte".into(),
+        message_id: "m1".into(),
+        review_id: None,
+        created_at: at,
+    }
+}
+
+async fn seed(store: &dyn Store) {
+    let (audit, _) = ChainHead::default().extend("m1", vec![entry("submitted")]);
+    store
+        .commit(Commit {
+            messages: vec![message(
+                "m1",
+                "region-grand-est",
+                &["0570054Z", "0670080Y"],
+                T0,
+            )],
+            reviews: vec![
+                review("r1", "m1", "0570054Z", datetime!(2025-11-28 00:00 +01:00)),
+                review("r2", "m1", "0670080Y", datetime!(2025-11-27 00:00 +01:00)),
+            ],
+            audit,
+            outbox: vec![mail("e2", T0 + time::Duration::seconds(1)), mail("e1", T0)],
+            idempotency: Some(IdempotencyRecord {
+                key: "region:k1".into(),
+                request_hash: "h".into(),
+                message_id: "m1".into(),
+            }),
+        })
+        .await
+        .expect("seed commit");
+}
+
+async fn a_commit_writes_records_and_every_index_together(store: &dyn Store) {
+    seed(store).await;
+    let m = store.message("m1").await.unwrap().unwrap();
+    assert_eq!(m.revision, 1);
+    assert_eq!(
+        store
+            .messages_of_authority("region-grand-est")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.all_messages().await.unwrap().len(), 1);
+    let mut ids: Vec<_> = store
+        .reviews_of_message("m1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["r1", "r2"]);
+    let school = store
+        .reviews_of_school(&"0570054Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(school.len(), 1);
+    assert_eq!(school[0].revision, 1);
+    assert_eq!(store.audit("m1").await.unwrap().len(), 1);
+    assert_eq!(store.audit_head("m1").await.unwrap().seq, 1);
+    let outbox: Vec<_> = store
+        .outbox(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(outbox, vec!["e1", "e2"], "oldest first");
+    assert_eq!(
+        store
+            .idempotency("region:k1")
+            .await
+            .unwrap()
+            .unwrap()
+            .message_id,
+        "m1"
+    );
+}
+
+async fn a_stale_revision_refuses_the_whole_commit(store: &dyn Store) {
+    seed(store).await;
+    let mut r1 = store.review("r1").await.unwrap().unwrap();
+    r1.state = ReviewState::Approved;
+    let head = store.audit_head("m1").await.unwrap();
+    let (audit, _) = head.extend("m1", vec![entry("approved")]);
+    store
+        .commit(Commit {
+            reviews: vec![r1.clone()],
+            audit: audit.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("first writer wins");
+    // A second writer that read the same revision loses, and writes nothing at all.
+    let mut stale = r1.clone();
+    stale.state = ReviewState::RectificationRequested;
+    let (audit2, _) = ChainHead {
+        seq: 2,
+        hash: audit[0].hash.clone(),
+    }
+    .extend("m1", vec![entry("rectification_requested")]);
+    let res = store
+        .commit(Commit {
+            reviews: vec![stale],
+            audit: audit2,
+            outbox: vec![mail("e9", T0)],
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(res, Err(StoreError::Conflict(_))), "{res:?}");
+    assert_eq!(
+        store.review("r1").await.unwrap().unwrap().state,
+        ReviewState::Approved
+    );
+    assert_eq!(store.audit("m1").await.unwrap().len(), 2);
+    assert!(store.outbox(10).await.unwrap().iter().all(|e| e.id != "e9"));
+}
+
+async fn an_audit_record_must_extend_the_stored_chain(store: &dyn Store) {
+    seed(store).await;
+    // Built on the genesis head although the chain already has one record.
+    let (audit, _) = ChainHead::default().extend("m1", vec![entry("forged")]);
+    let res = store
+        .commit(Commit {
+            audit,
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(res, Err(StoreError::Conflict(_))));
+    assert_eq!(store.audit("m1").await.unwrap().len(), 1);
+}
+
+async fn a_reused_idempotency_key_is_refused(store: &dyn Store) {
+    seed(store).await;
+    let res = store
+        .commit(Commit {
+            messages: vec![message("m2", "region-grand-est", &["0570054Z"], T0)],
+            idempotency: Some(IdempotencyRecord {
+                key: "region:k1".into(),
+                request_hash: "h2".into(),
+                message_id: "m2".into(),
+            }),
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(res, Err(StoreError::Conflict(_))));
+    assert!(
+        store.message("m2").await.unwrap().is_none(),
+        "nothing of the refused commit was written"
+    );
+}
+
+async fn pending_reviews_are_due_in_deadline_order_until_they_leave_pending(store: &dyn Store) {
+    seed(store).await;
+    assert_eq!(
+        store.next_deadline().await.unwrap(),
+        Some(datetime!(2025-11-27 00:00 +01:00))
+    );
+    assert!(
+        store
+            .due_reviews(datetime!(2025-11-26 23:59:59 +01:00), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .due_reviews(datetime!(2025-11-27 00:00 +01:00), 10)
+            .await
+            .unwrap(),
+        vec!["r2"]
+    );
+    assert_eq!(
+        store
+            .due_reviews(datetime!(2025-12-01 00:00 +01:00), 10)
+            .await
+            .unwrap(),
+        vec!["r2", "r1"]
+    );
+    assert_eq!(
+        store
+            .due_reviews(datetime!(2025-12-01 00:00 +01:00), 1)
+            .await
+            .unwrap(),
+        vec!["r2"]
+    );
+
+    let mut r2 = store.review("r2").await.unwrap().unwrap();
+    r2.state = ReviewState::TacitlyApproved;
+    store
+        .commit(Commit {
+            reviews: vec![r2],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .due_reviews(datetime!(2025-12-01 00:00 +01:00), 10)
+            .await
+            .unwrap(),
+        vec!["r1"]
+    );
+    assert_eq!(
+        store.next_deadline().await.unwrap(),
+        Some(datetime!(2025-11-28 00:00 +01:00))
+    );
+}
+
+async fn disputes_are_listed_for_their_arbitrator_while_open(store: &dyn Store) {
+    seed(store).await;
+    let mut r1 = store.review("r1").await.unwrap().unwrap();
+    r1.state = ReviewState::InArbitration;
+    r1.arbitrator = Some(rectorat_12());
+    store
+        .commit(Commit {
+            reviews: vec![r1],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .open_disputes(Some(&rectorat_12()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.open_disputes(None).await.unwrap().len(), 1);
+    assert!(
+        store
+            .open_disputes(Some(&"rectorat:15".parse().unwrap()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut r1 = store.review("r1").await.unwrap().unwrap();
+    r1.state = ReviewState::Authorised;
+    store
+        .commit(Commit {
+            reviews: vec![r1],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .open_disputes(Some(&rectorat_12()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn schools_and_settings_round_trip(store: &dyn Store) {
+    let schools = charte::demo::schools().schools;
+    let n = schools.len();
+    assert_eq!(store.put_schools(schools).await.unwrap(), n);
+    assert_eq!(store.schools().await.unwrap().len(), n);
+    let fabert = store
+        .school(&"0570054Z".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fabert.department, "57");
+    assert_eq!(store.meta("demo_loaded").await.unwrap(), None);
+    store.set_meta("demo_loaded", "1").await.unwrap();
+    assert_eq!(
+        store.meta("demo_loaded").await.unwrap().as_deref(),
+        Some("1")
+    );
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::TempDir::new().unwrap();
+                    let store = EmbeddedStore::open(dir.path()).unwrap();
+                    super::$name(&store).await;
+                }
+            )*
+        }
+        mod on_redis {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let redis = shared_redis();
+                    // Each test gets its own key prefix on one shared server.
+                    let store = RedisStore::connect(&redis.url(), &format!("test-{}", stringify!($name))).await.unwrap();
+                    store.purge().await.unwrap();
+                    super::$name(&store).await;
+                    store.purge().await.unwrap();
+                }
+            )*
+        }
+    };
+}
+
+/// A Redis of the test's own: a static one would never be dropped, and its process would outlive the tests.
+fn shared_redis() -> Arc<RedisServer> {
+    Arc::new(RedisServer::start())
+}
+
+contract!(
+    a_commit_writes_records_and_every_index_together,
+    a_stale_revision_refuses_the_whole_commit,
+    an_audit_record_must_extend_the_stored_chain,
+    a_reused_idempotency_key_is_refused,
+    pending_reviews_are_due_in_deadline_order_until_they_leave_pending,
+    disputes_are_listed_for_their_arbitrator_while_open,
+    schools_and_settings_round_trip,
+);
+
+#[tokio::test]
+async fn keys_of_two_prefixes_never_mix_on_one_redis() {
+    let redis = shared_redis();
+    let a = RedisStore::connect(&redis.url(), "deploy-a").await.unwrap();
+    let b = RedisStore::connect(&redis.url(), "deploy-b").await.unwrap();
+    a.purge().await.unwrap();
+    b.purge().await.unwrap();
+    seed(&a).await;
+    assert!(b.message("m1").await.unwrap().is_none());
+    assert!(b.all_messages().await.unwrap().is_empty());
+    seed(&b).await;
+    assert_eq!(a.all_messages().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn redis_refuses_a_tacit_approval_before_its_own_clock_reaches_the_deadline() {
+    let redis = shared_redis();
+    let store = RedisStore::connect(&redis.url(), "test-early")
+        .await
+        .unwrap();
+    store.purge().await.unwrap();
+    let now = store.server_time().await.unwrap();
+    // A replica whose clock runs an hour fast believes this deadline has passed; Redis does not.
+    let mut r = review(
+        "r-early",
+        "m-early",
+        "0570054Z",
+        now + time::Duration::minutes(30),
+    );
+    store
+        .commit(Commit {
+            reviews: vec![r.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    r.revision = 1;
+    r.state = ReviewState::TacitlyApproved;
+    let res = store
+        .commit(Commit {
+            reviews: vec![r.clone()],
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(res, Err(StoreError::Conflict(_))), "{res:?}");
+    assert_eq!(
+        store.review("r-early").await.unwrap().unwrap().state,
+        ReviewState::Pending
+    );
+
+    // Once Redis's clock is past the deadline, the same commit goes through.
+    let mut due = review(
+        "r-due",
+        "m-early",
+        "0670080Y",
+        now - time::Duration::seconds(1),
+    );
+    store
+        .commit(Commit {
+            reviews: vec![due.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    due.revision = 1;
+    due.state = ReviewState::TacitlyApproved;
+    store
+        .commit(Commit {
+            reviews: vec![due],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    store.purge().await.unwrap();
+}
