@@ -429,6 +429,13 @@ async fn widget_views_work_in_headless_chromium() {
         .env("TITLE_RECTIFY", TITLE_RECTIFY)
         .env("TITLE_DISPUTE", TITLE_DISPUTE)
         .env("TITLE_STATES", TITLE_STATES)
+        .env(
+            "CHARTE_DOCS_SCREENSHOT",
+            // Opt-in, so ordinary runs leave the committed README image alone.
+            std::env::var_os("CHARTE_UPDATE_DOCS_SCREENSHOT")
+                .map(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/widget-head.png"))
+                .unwrap_or_default(),
+        )
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();

@@ -30,7 +30,8 @@ function expire(detail) {
       'section',
       { class: 'expire', 'aria-labelledby': 'titre-expire' },
       h('h1', { id: 'titre-expire' }, 'Session expirée'),
-      h('p', { class: 'expire-message' }, EXPIRED),
+      // The sentence itself is in the alert zone above, read out at once; this panel says what next.
+      h('p', {}, 'Par sécurité, votre identité n’est transmise au widget que pour un temps limité. Ce qui n’a pas été envoyé n’est pas enregistré.'),
       detail ? h('p', { class: 'discret' }, `Réponse du service : ${detail}`) : null,
     ),
   );

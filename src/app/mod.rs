@@ -467,6 +467,14 @@ impl Charte {
         let content = validate_content(&sub.draft, now)
             .map_err(|v| violations.extend(v))
             .ok();
+        if let (Some(MessageKind::Emergency), Some(c)) = (kind, &content)
+            && c.publish_at > now + time::Duration::minutes(5)
+        {
+            violations.push(Violation::new(
+                "publish_at",
+                "Une communication d'urgence est publiée immédiatement, en même temps que sa copie aux chefs d'établissement : la date de publication ne peut pas être future.",
+            ));
+        }
         let emergency = if kind == Some(MessageKind::Emergency) {
             if purpose == Purpose::Evaluation {
                 violations.push(Violation::new(
@@ -944,11 +952,42 @@ impl Charte {
         if !allowed {
             return Err(not_found("Communication"));
         }
-        self.present_message(&message, &reviews, visible).await
+        let whole = matches!(
+            actor.role,
+            Role::AuthorityAgent | Role::AuthorityRepresentative | Role::Admin
+        );
+        self.present_message(&message, visible, whole).await
     }
 
     /// The actor's messages, newest first.
     pub async fn list_messages(&self, actor: &Actor, q: &ListQuery) -> AppResult<MessagePage> {
+        if let Some(k) = q
+            .kind
+            .as_deref()
+            .filter(|k| MessageKind::parse(k).is_none())
+        {
+            return Err(AppError::invalid(
+                "kind",
+                format!("Type inconnu « {k} » : recurring, one_off ou emergency."),
+            ));
+        }
+        const STATUSES: [&str; 9] = [
+            "awaiting_coproduction",
+            "in_review",
+            "rectification_requested",
+            "in_arbitration",
+            "approved",
+            "partially_approved",
+            "refused",
+            "emergency_published",
+            "withdrawn",
+        ];
+        if let Some(st) = q.state.as_deref().filter(|st| !STATUSES.contains(st)) {
+            return Err(AppError::invalid(
+                "status",
+                format!("Statut inconnu « {st} » : {}.", STATUSES.join(", ")),
+            ));
+        }
         let messages: Vec<Message> = match actor.role {
             Role::AuthorityAgent | Role::AuthorityRepresentative => {
                 self.store
@@ -1298,63 +1337,90 @@ impl Charte {
     /// Records tacit approval of a review whose deadline has passed. Idempotent: a review that is
     /// no longer pending, or not yet due, is left alone. Returns whether this call approved it.
     pub async fn expire(&self, review_id: &str) -> AppResult<bool> {
+        let Some(review) = self.store.review(review_id).await? else {
+            return Ok(false);
+        };
+        Ok(self
+            .expire_many(&review.message_id, &[review_id.to_owned()])
+            .await?
+            > 0)
+    }
+
+    /// Records the tacit approval of several due reviews of one message in one commit (one audit
+    /// extension), so that a thousand schools falling due together do not queue on the message's
+    /// audit chain. Reviews no longer pending or not yet due are skipped. Returns how many it approved.
+    pub async fn expire_many(&self, message_id: &str, review_ids: &[String]) -> AppResult<usize> {
+        let mut schools: HashMap<Uai, (School, Department)> = HashMap::new();
         for _ in 0..MAX_ATTEMPTS {
-            let Some(review) = self.store.review(review_id).await? else {
-                return Ok(false);
+            let Some(message) = self.store.message(message_id).await? else {
+                return Ok(0);
             };
-            if review.state != ReviewState::Pending {
-                return Ok(false);
-            }
-            let Some(message) = self.store.message(&review.message_id).await? else {
-                return Ok(false);
-            };
-            let school = self.school_or_placeholder(&review.uai).await?;
-            let dept = Self::department(&school)?;
             let now = self.now();
-            let deadline = review.deadline.as_ref().map(|d| d.expires_at);
-            let ctx = TransitionContext {
-                at: now,
-                deadline,
-                department: &dept,
-            };
-            let Ok(next) = transition(review.state, ReviewEvent::Expire, ctx) else {
-                return Ok(false);
-            };
-            let mut r = review.clone();
-            r.state = next;
-            // The legal instant of the tacit approval is the deadline, not when the sweep ran.
-            let at = deadline.unwrap_or(now);
-            r.decided_at = Some(at);
-            r.live_from = message.version(r.version).map(|v| v.publish_at.max(at));
-            let sref = SchoolRef {
-                name: &school.name,
-                uai: school.uai.as_str(),
-                department: &dept,
-            };
-            let mut to = self.authority_recipients(&message.authority_id);
-            to.extend(Self::head_recipients(&school));
-            let outbox: Vec<_> = notification::approval_notice(&message, &r, &sref, to, true, now)
+            let reviews = self.store.reviews(review_ids).await?;
+            let mut changed = Vec::new();
+            let mut entries = Vec::new();
+            let mut outbox = Vec::new();
+            for review in reviews
                 .into_iter()
-                .filter(|m| !m.to.is_empty())
-                .collect();
-            let head = self.store.audit_head(&message.id).await?;
-            let (audit, _) = head.extend(
-                &message.id,
-                vec![review_entry(None, at, "tacitly_approved", &r, None)],
-            );
+                .filter(|r| r.state == ReviewState::Pending && r.message_id == message_id)
+            {
+                if !schools.contains_key(&review.uai) {
+                    let school = self.school_or_placeholder(&review.uai).await?;
+                    let dept = Self::department(&school)?;
+                    schools.insert(review.uai.clone(), (school, dept));
+                }
+                let Some((school, dept)) = schools.get(&review.uai) else {
+                    continue;
+                };
+                let deadline = review.deadline.as_ref().map(|d| d.expires_at);
+                let ctx = TransitionContext {
+                    at: now,
+                    deadline,
+                    department: dept,
+                };
+                let Ok(next) = transition(review.state, ReviewEvent::Expire, ctx) else {
+                    continue;
+                };
+                let mut r = review.clone();
+                r.state = next;
+                // The legal instant of the tacit approval is the deadline, not when the sweep ran.
+                let at = deadline.unwrap_or(now);
+                r.decided_at = Some(at);
+                r.live_from = message.version(r.version).map(|v| v.publish_at.max(at));
+                let sref = SchoolRef {
+                    name: &school.name,
+                    uai: school.uai.as_str(),
+                    department: dept,
+                };
+                let mut to = self.authority_recipients(&message.authority_id);
+                to.extend(Self::head_recipients(school));
+                outbox.extend(
+                    notification::approval_notice(&message, &r, &sref, to, true, now)
+                        .filter(|m| !m.to.is_empty()),
+                );
+                entries.push(review_entry(None, at, "tacitly_approved", &r, None));
+                changed.push(r);
+            }
+            if changed.is_empty() {
+                return Ok(0);
+            }
+            let n = changed.len();
+            let head = self.store.audit_head(message_id).await?;
+            let (audit, _) = head.extend(message_id, entries);
             if self
                 .commit(Commit {
                     messages: vec![],
-                    reviews: vec![r],
+                    reviews: changed,
                     audit,
                     outbox,
                     idempotency: None,
                 })
                 .await?
             {
-                tracing::info!(review = %review_id, uai = %review.uai, "accord tacite acquis");
-                return Ok(true);
+                tracing::info!(message = %message_id, accords_tacites = n, "accord tacite acquis");
+                return Ok(n);
             }
+            // Someone else moved: re-read; reviews they approved are skipped next time round.
         }
         Err(AppError::Conflict(
             "conflits répétés pendant l'accord tacite".into(),
@@ -1734,22 +1800,38 @@ impl Charte {
     }
 
     /// Records tacit approval of every review due now, in bounded batches; returns how many.
+    /// Safe with several replicas: each commit re-checks revisions, so a review is approved once;
+    /// a replica that keeps losing races on a message leaves it to the one that wins.
     pub async fn sweep_due(&self, batch: usize) -> AppResult<usize> {
+        use rand::seq::SliceRandom;
         let mut approved = 0;
         loop {
             let due = self.store.due_reviews(self.now(), batch).await?;
             if due.is_empty() {
                 return Ok(approved);
             }
+            let mut by_message: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for r in self.store.reviews(&due).await? {
+                by_message.entry(r.message_id).or_default().push(r.id);
+            }
+            let mut groups: Vec<_> = by_message.into_iter().collect();
+            // Replicas sweeping the same backlog start at different messages, so they rarely collide.
+            groups.shuffle(&mut rand::thread_rng());
             let mut progressed = false;
-            for id in &due {
-                if self.expire(id).await? {
-                    approved += 1;
-                    progressed = true;
+            for (message_id, ids) in groups {
+                for chunk in ids.chunks(100) {
+                    match self.expire_many(&message_id, chunk).await {
+                        Ok(n) => {
+                            approved += n;
+                            progressed |= n > 0;
+                        }
+                        Err(AppError::Conflict(_)) => progressed = true,
+                        Err(e) => return Err(e),
+                    }
                 }
             }
             if !progressed {
-                // Everything due was handled elsewhere but still indexed: avoid spinning.
+                // Everything due was handled elsewhere but is still indexed: avoid spinning.
                 return Ok(approved);
             }
             tokio::task::yield_now().await;

@@ -95,7 +95,7 @@ pub fn deadline_view(
     }
 }
 
-fn status(message: &Message, reviews: &[Review]) -> MessageStatus {
+fn status(message: &Message, reviews: &[Review], expected_schools: usize) -> MessageStatus {
     if message.withdrawn.is_some() {
         return MessageStatus::Withdrawn;
     }
@@ -114,7 +114,7 @@ fn status(message: &Message, reviews: &[Review]) -> MessageStatus {
     } else if any(ReviewState::RectificationRequested) {
         MessageStatus::RectificationRequested
     } else if any(ReviewState::Pending)
-        || (message.purpose == Purpose::Evaluation && current.len() < message.targets.len())
+        || (message.purpose == Purpose::Evaluation && current.len() < expected_schools)
     {
         MessageStatus::InReview
     } else if publishable == states.len() && publishable > 0 {
@@ -227,9 +227,19 @@ impl Charte {
     pub(super) async fn present_message(
         &self,
         m: &Message,
-        all: &[Review],
         visible: Vec<Review>,
+        whole: bool,
     ) -> AppResult<MessageView> {
+        // Whoever sees only some schools (a head, académie services, an arbitrator) must not learn
+        // the others' decisions from the overall status, nor which other schools are targeted.
+        let targets: Vec<String> = if whole {
+            m.targets.iter().map(|u| u.to_string()).collect()
+        } else {
+            let mine: std::collections::BTreeSet<String> =
+                visible.iter().map(|r| r.uai.to_string()).collect();
+            mine.into_iter().collect()
+        };
+        let overall = status(m, &visible, targets.len());
         let mut summary = BTreeMap::new();
         for r in current_reviews(&visible).values() {
             let key = serde_json::to_value(r.state)
@@ -263,9 +273,9 @@ impl Charte {
             authority_name: self.authority_name(&m.authority_id),
             kind: m.kind,
             purpose: m.purpose,
-            status: status(m, all),
+            status: overall,
             emergency: m.emergency.clone(),
-            targets: m.targets.iter().map(|u| u.to_string()).collect(),
+            targets,
             submitted_at: rfc3339(m.submitted_at),
             current_version: version_view(m.current_version()),
             versions: m.versions.len() as u32,

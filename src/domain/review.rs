@@ -105,6 +105,16 @@ impl ReviewEvent {
         }
     }
 
+    /// The action after « de », with the elision French requires (« d'approuver », « de retirer »).
+    pub fn after_de(self) -> String {
+        let label = self.label();
+        if label.starts_with(['a', 'e', 'é', 'i', 'o', 'u']) {
+            format!("d'{label}")
+        } else {
+            format!("de {label}")
+        }
+    }
+
     /// The audit action name.
     pub fn action(self) -> &'static str {
         match self {
@@ -136,11 +146,11 @@ pub struct TransitionContext<'a> {
 pub enum Refusal {
     /// The deadline passed: the review is (or is about to be recorded as) tacitly approved.
     #[error(
-        "Le délai a expiré le {expired_in_words} : l'accord tacite est acquis, il n'est plus possible de {action}."
+        "Le délai a expiré le {expired_in_words} : l'accord tacite est acquis, il n'est plus possible {action}."
     )]
     DeadlineExpired {
-        /// The event refused.
-        action: &'static str,
+        /// The event refused, after « de » (« d'approuver »).
+        action: String,
         /// The legal deadline.
         expired_at: OffsetDateTime,
         /// The deadline in French words, local time.
@@ -155,7 +165,7 @@ pub enum Refusal {
         deadline_in_words: String,
     },
     /// The event makes no sense from the current state.
-    #[error("La revue est à l'état « {} » : impossible de {}. {reason}", .state.label(), .event.label())]
+    #[error("La revue est à l'état « {} » : impossible {}. {reason}", .state.label(), .event.after_de())]
     InvalidState {
         /// The current state.
         state: ReviewState,
@@ -196,7 +206,7 @@ pub fn transition(
             if expired {
                 let d = ctx.deadline.unwrap_or(ctx.at);
                 Err(Refusal::DeadlineExpired {
-                    action: event.label(),
+                    action: event.after_de(),
                     expired_at: d,
                     expired_in_words: deadline_words(d, ctx.department),
                 })
@@ -389,8 +399,8 @@ mod tests {
             assert_eq!(
                 refusal.to_string(),
                 format!(
-                    "Le délai a expiré le vendredi 27 novembre 2026 à minuit : l'accord tacite est acquis, il n'est plus possible de {}.",
-                    event.label()
+                    "Le délai a expiré le vendredi 27 novembre 2026 à minuit : l'accord tacite est acquis, il n'est plus possible {}.",
+                    event.after_de()
                 )
             );
         }
@@ -417,6 +427,31 @@ mod tests {
         assert_eq!(
             refusal.to_string(),
             "La revue est à l'état « approuvée » : impossible de demander une rectification. La décision est acquise et la version est publiable dans l'établissement."
+        );
+    }
+
+    #[test]
+    fn refusals_elide_de_before_a_vowel() {
+        let dept = paris();
+        let twice = transition(
+            ReviewState::Approved,
+            ReviewEvent::Approve,
+            before_deadline(&dept),
+        )
+        .unwrap_err();
+        assert!(
+            twice.to_string().contains("impossible d'approuver."),
+            "{twice}"
+        );
+        let withdraw = transition(
+            ReviewState::Withdrawn,
+            ReviewEvent::Withdraw,
+            before_deadline(&dept),
+        )
+        .unwrap_err();
+        assert!(
+            withdraw.to_string().contains("impossible de retirer."),
+            "{withdraw}"
         );
     }
 

@@ -473,7 +473,12 @@ pub async fn feed(
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        // If-None-Match compares weakly (RFC 9110 §13.1.2): a proxy may have weakened our tag.
+        .is_some_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+        });
     let mut res = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {

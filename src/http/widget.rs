@@ -126,10 +126,6 @@ fn security_headers(origins: &[String]) -> HeaderMap {
         // For browsers too old to know frame-ancestors.
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
-    h.insert(
-        HeaderName::from_static("cross-origin-resource-policy"),
-        HeaderValue::from_static("same-origin"),
-    );
     h
 }
 
@@ -173,6 +169,12 @@ impl Widget {
         )
             .into_response();
         res.headers_mut().extend(self.headers.clone());
+        // Only the page itself loads these; the page gets no such header, or an ENT using
+        // Cross-Origin-Embedder-Policy could no longer frame it.
+        res.headers_mut().insert(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("same-origin"),
+        );
         res
     }
 }

@@ -349,6 +349,22 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn reviews(&self, ids: &[String]) -> StoreResult<Vec<Review>> {
+        let ids = ids.to_vec();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let t = txn.open_table(REVIEWS).map_err(other)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(v) = t.get(id.as_str()).map_err(other)? {
+                    out.push(decode(v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn reviews_of_message(&self, message_id: &str) -> StoreResult<Vec<Review>> {
         let key = message_id.to_owned();
         self.blocking(move |db| Self::reviews_by(db, MESSAGE_REVIEWS, &key))

@@ -100,6 +100,8 @@ pub trait Store: Send + Sync + 'static {
     async fn all_messages(&self) -> StoreResult<Vec<Message>>;
     /// One review.
     async fn review(&self, id: &str) -> StoreResult<Option<Review>>;
+    /// Several reviews by id (missing ones are skipped).
+    async fn reviews(&self, ids: &[String]) -> StoreResult<Vec<Review>>;
     /// All reviews of a message, every version.
     async fn reviews_of_message(&self, message_id: &str) -> StoreResult<Vec<Review>>;
     /// All reviews in a school.

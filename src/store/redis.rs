@@ -367,6 +367,11 @@ impl Store for RedisStore {
         self.get_json(self.k(&["rev", id])).await
     }
 
+    async fn reviews(&self, ids: &[String]) -> StoreResult<Vec<Review>> {
+        self.many(ids.iter().map(|id| self.k(&["rev", id])).collect())
+            .await
+    }
+
     async fn reviews_of_message(&self, message_id: &str) -> StoreResult<Vec<Review>> {
         self.reviews_in(self.k(&["message_reviews", message_id]))
             .await

@@ -612,7 +612,6 @@ async fn a_heads_review_list_holds_only_their_schools_reviews() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a head's message view reports the status computed over every school (src/app/present.rs:266 `status(m, all)`), so Fabert's head learns Kléber's head requested a rectification"]
 async fn a_head_does_not_learn_another_schools_rectification_request_from_the_message_status() {
     let app = TestApp::spawn().await;
     let m = app

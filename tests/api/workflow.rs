@@ -799,3 +799,17 @@ fn the_committed_openapi_document_matches_the_code() {
         "openapi/openapi.json differs from the code: run `cargo run -- openapi > openapi/openapi.json`"
     );
 }
+
+#[tokio::test]
+async fn an_emergency_cannot_be_scheduled_for_later() {
+    let app = TestApp::spawn().await;
+    let mut body = one_off(&[COLLEGE_JEAN_MOULIN]);
+    body["kind"] = json!("emergency");
+    body["emergency"] = json!({"category": "strike", "justification": "Grève des agents de restauration annoncée ce matin."});
+    let res = app
+        .post("/v1/messages", &app.agent("departement-moselle"), body)
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.body["errors"][0]["field"], "publish_at");
+    assert!(res.detail().contains("publiée immédiatement"));
+}

@@ -192,7 +192,10 @@ test('chef d’établissement : examen au clavier, différences, historique, app
   assert.match(history, /Nouvelle version soumise \(version 2\)/);
   await axeCheck(page, 'chef — détail');
   const shot = await screenshot(page, 'widget-head-360.png');
-  if (process.env.CHARTE_DOCS_SCREENSHOT) fs.copyFileSync(shot, process.env.CHARTE_DOCS_SCREENSHOT);
+  if (process.env.CHARTE_DOCS_SCREENSHOT) {
+    fs.mkdirSync(path.dirname(process.env.CHARTE_DOCS_SCREENSHOT), { recursive: true });
+    fs.copyFileSync(shot, process.env.CHARTE_DOCS_SCREENSHOT);
+  }
 
   const approve = page.getByRole('button', { name: 'Approuver' });
   await approve.focus();
