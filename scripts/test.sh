@@ -14,6 +14,10 @@ if command -v redis-server >/dev/null 2>&1; then :; else
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq redis-server >/dev/null
   else sudo apt-get install -y -qq redis-server >/dev/null; fi
 fi
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "== installation d'aiosmtpd (serveur SMTP des tests de courriel)"
+  pip install --quiet aiosmtpd
+fi
 if [ -f tests/browser/package-lock.json ]; then
   echo "== dépendances des tests navigateur (npm ci)"
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)

@@ -69,4 +69,27 @@ pub struct ServeConfig {
     /// Log format: text or json.
     #[arg(long, env = "CHARTE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// SMTP server as a URL: `smtp://user:pass@host:587?tls=required` (STARTTLS),
+    /// `smtps://user:pass@host:465` (implicit TLS), `smtp://host:25` (no TLS, local relays).
+    /// Without it, emails are written as `.eml` files to --mail-dir.
+    #[arg(long, env = "CHARTE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of every email.
+    #[arg(long, env = "CHARTE_MAIL_FROM", default_value = crate::mail::DEFAULT_FROM)]
+    pub mail_from: String,
+    /// Folder receiving the emails when no SMTP server is configured (default: <data-dir>/mail).
+    #[arg(long, env = "CHARTE_MAIL_DIR")]
+    pub mail_dir: Option<PathBuf>,
+    /// Attempts in all before an email is given up on (a dead letter).
+    #[arg(long, env = "CHARTE_MAIL_MAX_ATTEMPTS", default_value_t = 12)]
+    pub mail_max_attempts: u32,
+    /// Permanent refusals (5xx replies) before an email is given up on.
+    #[arg(long, env = "CHARTE_MAIL_MAX_PERMANENT_FAILURES", default_value_t = 3)]
+    pub mail_max_permanent_failures: u32,
+    /// Wait after a first failed attempt, in seconds; doubled at each further failure.
+    #[arg(long, env = "CHARTE_MAIL_RETRY_BASE_SECS", default_value_t = 30)]
+    pub mail_retry_base_secs: u64,
+    /// Longest wait between two attempts, in seconds.
+    #[arg(long, env = "CHARTE_MAIL_RETRY_MAX_SECS", default_value_t = 3600)]
+    pub mail_retry_max_secs: u64,
 }

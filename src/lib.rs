@@ -2,7 +2,8 @@
 //! families through school portals (ENT), per the Grand Est charter of good use.
 //!
 //! Layers: a pure [`domain`], use cases in [`app`], ports and adapters in [`store`], the HTTP
-//! adapter in [`http`], the deadline [`scheduler`], and the [`cli`] that wires them.
+//! adapter in [`http`], the deadline [`scheduler`], email delivery in [`mail`], and the [`cli`]
+//! that wires them.
 
 pub mod app;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod mail;
 pub mod scheduler;
 pub mod server;
 pub mod store;

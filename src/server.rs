@@ -1,4 +1,5 @@
-//! Wiring: builds the ports from configuration, serves HTTP, runs the scheduler, shuts down gracefully.
+//! Wiring: builds the ports from configuration, serves HTTP, runs the scheduler and the outbox
+//! worker, shuts down gracefully.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -219,12 +220,24 @@ impl Running {
     }
 }
 
-/// Starts the HTTP server and the scheduler on an already bound listener.
+/// Starts the HTTP server and the scheduler on an already bound listener, without sending
+/// emails: they stay in the outbox (see [`start_with_mail`]).
 pub async fn start(
     listener: tokio::net::TcpListener,
     charte: Arc<Charte>,
     verifier: Arc<Verifier>,
     frame_ancestors: Vec<String>,
+) -> anyhow::Result<Running> {
+    start_with_mail(listener, charte, verifier, frame_ancestors, None).await
+}
+
+/// Starts the HTTP server, the scheduler and, given settings, the outbox worker.
+pub async fn start_with_mail(
+    listener: tokio::net::TcpListener,
+    charte: Arc<Charte>,
+    verifier: Arc<Verifier>,
+    frame_ancestors: Vec<String>,
+    mail: Option<crate::mail::MailSettings>,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
@@ -244,12 +257,19 @@ pub async fn start(
             tracing::error!(error = %e, "serveur HTTP arrêté sur erreur");
         }
     });
-    let sched = tokio::spawn(crate::scheduler::run(charte.clone(), rx));
+    let mut tasks = vec![http];
+    if let Some(settings) = mail {
+        let (worker, description) =
+            crate::mail::worker::spawn(charte.clone(), settings, rx.clone())?;
+        tracing::info!("{description}");
+        tasks.push(worker);
+    }
+    tasks.push(tokio::spawn(crate::scheduler::run(charte.clone(), rx)));
     Ok(Running {
         addr,
         charte,
         shutdown: tx,
-        tasks: vec![http, sched],
+        tasks,
     })
 }
 
@@ -295,11 +315,12 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("impossible d'écouter sur {}", cfg.listen))?;
-    let running = start(
+    let running = start_with_mail(
         listener,
         charte,
         verifier,
         cfg.widget_frame_ancestors.clone(),
+        Some(crate::mail::MailSettings::from_config(&cfg)),
     )
     .await?;
     tracing::info!(adresse = %running.addr, "charte à l'écoute — documentation : http://{}/docs/", running.addr);

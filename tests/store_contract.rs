@@ -39,6 +39,7 @@ fn mail(id: &str, at: OffsetDateTime) -> OutboxEmail {
         to: vec!["ce.0570054Z@ac-nancy-metz.fr".into()],
         subject: "Sujet".into(),
         text: "Texte".into(),
+        html: "<p>Texte</p>".into(),
         message_id: "m1".into(),
         review_id: None,
         created_at: at,
@@ -359,6 +360,9 @@ contract!(
     pending_reviews_are_due_in_deadline_order_until_they_leave_pending,
     disputes_are_listed_for_their_arbitrator_while_open,
     schools_and_settings_round_trip,
+    queued_emails_are_claimed_by_one_worker_until_the_lease_runs_out,
+    failed_emails_are_retried_later_then_become_dead_letters_an_admin_can_requeue,
+    an_email_id_is_queued_only_once,
 );
 
 #[tokio::test]
@@ -435,4 +439,203 @@ async fn redis_refuses_a_tacit_approval_before_its_own_clock_reaches_the_deadlin
         .await
         .unwrap();
     store.purge().await.unwrap();
+}
+
+fn ids_of(claimed: &[charte::store::ClaimedMail]) -> Vec<String> {
+    let mut ids: Vec<String> = claimed.iter().map(|c| c.email.id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+async fn queued_emails_are_claimed_by_one_worker_until_the_lease_runs_out(store: &dyn Store) {
+    use charte::store::{DeliveryStatus, MailCounts, MailOutcome};
+    use std::time::Duration;
+    seed(store).await;
+    let lease = Duration::from_millis(400);
+    let first = store.claim_mail(lease, 10).await.unwrap();
+    assert_eq!(ids_of(&first), vec!["e1", "e2"]);
+    assert!(first.iter().all(|c| c.delivery.attempts == 0));
+    assert_eq!(first[0].email.html, "<p>Texte</p>");
+    // While the lease runs, nobody else gets them.
+    assert!(store.claim_mail(lease, 10).await.unwrap().is_empty());
+
+    // The holder "dies": once the lease has run out, another worker takes them over.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let second = store.claim_mail(lease, 1).await.unwrap();
+    assert_eq!(second.len(), 1, "the limit is respected");
+    let taken = &second[0];
+    let stale = first.iter().find(|c| c.email.id == taken.email.id).unwrap();
+    // The dead holder's late report is refused: the new holder's is recorded.
+    assert!(
+        !store
+            .finish_mail(&stale.email.id, &stale.token, MailOutcome::Sent)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_mail(&taken.email.id, &taken.token, MailOutcome::Sent)
+            .await
+            .unwrap()
+    );
+    let d = store.mail_delivery(&taken.email.id).await.unwrap().unwrap();
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Sent, 1));
+    assert!(d.updated_at.is_some());
+    // Reporting twice changes nothing.
+    assert!(
+        !store
+            .finish_mail(&taken.email.id, &taken.token, MailOutcome::Sent)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.mail_counts().await.unwrap(),
+        MailCounts {
+            queued: 1,
+            sent: 1,
+            dead: 0
+        }
+    );
+    let rest = store.claim_mail(lease, 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_ne!(
+        rest[0].email.id, taken.email.id,
+        "a sent email is never claimed again"
+    );
+    // The outbox still lists every email, sent or not.
+    assert_eq!(store.outbox(10).await.unwrap().len(), 2);
+}
+
+async fn failed_emails_are_retried_later_then_become_dead_letters_an_admin_can_requeue(
+    store: &dyn Store,
+) {
+    use charte::store::{DeliveryStatus, MailCounts, MailOutcome, Requeue};
+    use std::time::Duration;
+    seed(store).await;
+    let lease = Duration::from_secs(30);
+    let claimed = store.claim_mail(lease, 10).await.unwrap();
+    let e1 = claimed.iter().find(|c| c.email.id == "e1").unwrap();
+    let e2 = claimed.iter().find(|c| c.email.id == "e2").unwrap();
+    assert!(
+        store
+            .finish_mail("e2", &e2.token, MailOutcome::Sent)
+            .await
+            .unwrap()
+    );
+    let retry = MailOutcome::Retry {
+        after: Duration::from_millis(400),
+        error: "451 4.3.0 réessayez".into(),
+        permanent: false,
+    };
+    assert!(store.finish_mail("e1", &e1.token, retry).await.unwrap());
+    // Not before its retry time, even though no lease holds it.
+    assert!(store.claim_mail(lease, 10).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let again = store.claim_mail(lease, 10).await.unwrap();
+    assert_eq!(ids_of(&again), vec!["e1"]);
+    assert_eq!(again[0].delivery.attempts, 1);
+    assert_eq!(again[0].delivery.permanent_failures, 0);
+    assert!(
+        again[0]
+            .delivery
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("451")
+    );
+
+    let dead = MailOutcome::Dead {
+        error: "550 5.1.1 inconnu".into(),
+        permanent: true,
+    };
+    assert!(
+        store
+            .finish_mail("e1", &again[0].token, dead)
+            .await
+            .unwrap()
+    );
+    let d = store.mail_delivery("e1").await.unwrap().unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.permanent_failures),
+        (DeliveryStatus::Dead, 2, 1)
+    );
+    let letters = store.dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].email.id, "e1");
+    assert_eq!(
+        letters[0].delivery.last_error.as_deref(),
+        Some("550 5.1.1 inconnu")
+    );
+    assert_eq!(
+        store.mail_counts().await.unwrap(),
+        MailCounts {
+            queued: 0,
+            sent: 1,
+            dead: 1
+        }
+    );
+    assert!(store.claim_mail(lease, 10).await.unwrap().is_empty());
+
+    match store.requeue_dead_letter("e1").await.unwrap() {
+        Requeue::Done(t) => {
+            assert_eq!(t.email.id, "e1");
+            assert_eq!(t.delivery.status, DeliveryStatus::Queued);
+            assert_eq!((t.delivery.attempts, t.delivery.permanent_failures), (0, 0));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.requeue_dead_letter("e1").await.unwrap(),
+        Requeue::NotDead(DeliveryStatus::Queued)
+    );
+    assert_eq!(
+        store.requeue_dead_letter("e2").await.unwrap(),
+        Requeue::NotDead(DeliveryStatus::Sent)
+    );
+    assert_eq!(
+        store.requeue_dead_letter("absent").await.unwrap(),
+        Requeue::NotFound
+    );
+    assert!(store.dead_letters(10).await.unwrap().is_empty());
+    assert_eq!(
+        ids_of(&store.claim_mail(lease, 10).await.unwrap()),
+        vec!["e1"]
+    );
+}
+
+async fn an_email_id_is_queued_only_once(store: &dyn Store) {
+    use charte::store::DeliveryStatus;
+    seed(store).await;
+    store
+        .commit(Commit {
+            outbox: vec![mail("rappel-r1", T0)],
+            ..Default::default()
+        })
+        .await
+        .expect("first reminder");
+    let res = store
+        .commit(Commit {
+            outbox: vec![mail("rappel-r1", T0 + time::Duration::hours(1))],
+            idempotency: Some(IdempotencyRecord {
+                key: "region:k2".into(),
+                request_hash: "h".into(),
+                message_id: "m1".into(),
+            }),
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(res, Err(StoreError::Conflict(_))), "{res:?}");
+    // The refused commit wrote nothing at all.
+    assert!(store.idempotency("region:k2").await.unwrap().is_none());
+    assert_eq!(store.outbox(10).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .mail_delivery("rappel-r1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DeliveryStatus::Queued
+    );
+    assert!(store.mail_delivery("absent").await.unwrap().is_none());
 }

@@ -269,6 +269,53 @@ impl Charte {
         }
     }
 
+    /// Commits `base` with `entries` appended to the message's audit chain. When another
+    /// transition of the same message got in first and only the chain head moved (our own records
+    /// are unchanged), it re-reads the head and tries again, so that many heads deciding on one
+    /// message at once all succeed. Returns false when one of our records changed: the caller must
+    /// re-read and re-decide (and will then refuse with the new state).
+    async fn commit_chained(
+        &self,
+        message_id: &str,
+        entries: Vec<AuditEntry>,
+        mut base: Commit,
+    ) -> AppResult<bool> {
+        for attempt in 0..64u32 {
+            let head = self.store.audit_head(message_id).await?;
+            base.audit = head.extend(message_id, entries.clone()).0;
+            if self.commit(base.clone()).await? {
+                return Ok(true);
+            }
+            if !self.records_unchanged(&base).await? {
+                return Ok(false);
+            }
+            // Jitter spreads the contenders so they stop colliding.
+            let pause = rand::random::<u64>() % (200 * u64::from(attempt.min(10) + 1));
+            tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+        }
+        Ok(false)
+    }
+
+    async fn records_unchanged(&self, c: &Commit) -> AppResult<bool> {
+        for m in &c.messages {
+            let now = self.store.message(&m.id).await?.map_or(0, |s| s.revision);
+            if now != m.revision {
+                return Ok(false);
+            }
+        }
+        let ids: Vec<String> = c.reviews.iter().map(|r| r.id.clone()).collect();
+        let stored: HashMap<String, u64> = self
+            .store
+            .reviews(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.revision))
+            .collect();
+        Ok(c.reviews
+            .iter()
+            .all(|r| stored.get(&r.id).copied().unwrap_or(0) == r.revision))
+    }
+
     fn open_review(
         &self,
         message: &Message,
@@ -786,16 +833,18 @@ impl Charte {
                 ));
                 changed.push(review);
             }
-            let head = self.store.audit_head(message_id).await?;
-            let (audit, _) = head.extend(message_id, entries);
             if self
-                .commit(Commit {
-                    messages: vec![message],
-                    reviews: changed,
-                    audit,
-                    outbox,
-                    idempotency: None,
-                })
+                .commit_chained(
+                    message_id,
+                    entries,
+                    Commit {
+                        messages: vec![message],
+                        reviews: changed,
+                        audit: vec![],
+                        outbox,
+                        idempotency: None,
+                    },
+                )
                 .await?
             {
                 return self.get_message(actor, message_id).await;
@@ -882,16 +931,18 @@ impl Charte {
                     changed.push(r2);
                 }
             }
-            let head = self.store.audit_head(message_id).await?;
-            let (audit, _) = head.extend(message_id, entries);
             if self
-                .commit(Commit {
-                    messages: vec![message],
-                    reviews: changed,
-                    audit,
-                    outbox,
-                    idempotency: None,
-                })
+                .commit_chained(
+                    message_id,
+                    entries,
+                    Commit {
+                        messages: vec![message],
+                        reviews: changed,
+                        audit: vec![],
+                        outbox,
+                        idempotency: None,
+                    },
+                )
                 .await?
             {
                 return self.get_message(actor, message_id).await;
@@ -1304,25 +1355,24 @@ impl Charte {
                 _ => {}
             }
             outbox.retain(|m: &OutboxEmail| !m.to.is_empty());
-            let head = self.store.audit_head(&message.id).await?;
-            let (audit, _) = head.extend(
-                &message.id,
-                vec![review_entry(
-                    Some(actor),
-                    now,
-                    event.action(),
-                    &r,
-                    motive.as_ref().map(Motive::as_str),
-                )],
-            );
             if self
-                .commit(Commit {
-                    messages: vec![],
-                    reviews: vec![r],
-                    audit,
-                    outbox,
-                    idempotency: None,
-                })
+                .commit_chained(
+                    &message.id,
+                    vec![review_entry(
+                        Some(actor),
+                        now,
+                        event.action(),
+                        &r,
+                        motive.as_ref().map(Motive::as_str),
+                    )],
+                    Commit {
+                        messages: vec![],
+                        reviews: vec![r],
+                        audit: vec![],
+                        outbox,
+                        idempotency: None,
+                    },
+                )
                 .await?
             {
                 return self.get_review(actor, review_id).await;
@@ -1405,16 +1455,18 @@ impl Charte {
                 return Ok(0);
             }
             let n = changed.len();
-            let head = self.store.audit_head(message_id).await?;
-            let (audit, _) = head.extend(message_id, entries);
             if self
-                .commit(Commit {
-                    messages: vec![],
-                    reviews: changed,
-                    audit,
-                    outbox,
-                    idempotency: None,
-                })
+                .commit_chained(
+                    message_id,
+                    entries,
+                    Commit {
+                        messages: vec![],
+                        reviews: changed,
+                        audit: vec![],
+                        outbox,
+                        idempotency: None,
+                    },
+                )
                 .await?
             {
                 tracing::info!(message = %message_id, accords_tacites = n, "accord tacite acquis");
@@ -1516,16 +1568,18 @@ impl Charte {
                 ));
                 reviews.push(review);
             }
-            let head = self.store.audit_head(message_id).await?;
-            let (audit, _) = head.extend(message_id, entries);
             if self
-                .commit(Commit {
-                    messages: vec![message],
-                    reviews,
-                    audit,
-                    outbox,
-                    idempotency: None,
-                })
+                .commit_chained(
+                    message_id,
+                    entries,
+                    Commit {
+                        messages: vec![message],
+                        reviews,
+                        audit: vec![],
+                        outbox,
+                        idempotency: None,
+                    },
+                )
                 .await?
             {
                 return self.get_message(actor, message_id).await;
@@ -1835,6 +1889,107 @@ impl Charte {
                 return Ok(approved);
             }
             tokio::task::yield_now().await;
+        }
+    }
+
+    /// Queues, once per review, the reminder to a head who has not answered when the review's
+    /// last day begins (one business day before tacit approval). Safe with several replicas:
+    /// the reminder's id is fixed and the store refuses a second one; the commit re-checks
+    /// the review's revision, so a head who answers meanwhile gets no reminder. Returns how
+    /// many it queued.
+    pub async fn queue_reminders(&self, limit: usize) -> AppResult<usize> {
+        let now = self.now();
+        // A last day lasts at most 25 hours (the autumn clock change).
+        let horizon = now + time::Duration::hours(26);
+        let ids = self.store.due_reviews(horizon, limit).await?;
+        let mut queued = 0;
+        for review in self.store.reviews(&ids).await? {
+            let Some(deadline) = review.deadline.as_ref().map(|d| d.expires_at) else {
+                continue;
+            };
+            if review.state != ReviewState::Pending || deadline <= now {
+                continue;
+            }
+            let id = notification::reminder_id(&review.id);
+            if self.store.mail_delivery(&id).await?.is_some() {
+                continue;
+            }
+            let school = self.school_or_placeholder(&review.uai).await?;
+            let dept = Self::department(&school)?;
+            if notification::reminder_at(&review, &dept).is_none_or(|at| at > now) {
+                continue;
+            }
+            let Some(message) = self.store.message(&review.message_id).await? else {
+                continue;
+            };
+            if message.withdrawn.is_some() {
+                continue;
+            }
+            let sref = SchoolRef {
+                name: &school.name,
+                uai: school.uai.as_str(),
+                department: &dept,
+            };
+            let Some(mail) = notification::review_reminder(
+                &message,
+                &review,
+                &sref,
+                &self.authority_name(&message.authority_id),
+                Self::head_recipients(&school),
+                &self.widget_url,
+                now,
+            )
+            .filter(|m| !m.to.is_empty()) else {
+                continue;
+            };
+            // Rewriting the review unchanged makes the commit conditional on its revision.
+            if self
+                .commit(Commit {
+                    reviews: vec![review],
+                    outbox: vec![mail],
+                    ..Default::default()
+                })
+                .await?
+            {
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
+    /// Emails given up on after too many failures, for administrators.
+    pub async fn dead_letters(
+        &self,
+        actor: &Actor,
+        limit: usize,
+    ) -> AppResult<Vec<crate::store::TrackedEmail>> {
+        if actor.role != Role::Admin {
+            return Err(AppError::Forbidden("Réservé aux administrateurs.".into()));
+        }
+        Ok(self.store.dead_letters(limit.clamp(1, 1000)).await?)
+    }
+
+    /// Queues a dead letter again (administrators), once the cause has been fixed.
+    pub async fn retry_dead_letter(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> AppResult<crate::store::TrackedEmail> {
+        use crate::store::Requeue;
+        if actor.role != Role::Admin {
+            return Err(AppError::Forbidden("Réservé aux administrateurs.".into()));
+        }
+        match self.store.requeue_dead_letter(id).await? {
+            Requeue::Done(tracked) => {
+                tracing::info!(courriel = %id, acteur = %actor.subject, "courriel abandonné remis en file");
+                self.store.mail_queued().notify_one();
+                Ok(*tracked)
+            }
+            Requeue::NotDead(status) => Err(AppError::Conflict(format!(
+                "Ce courriel n'est pas en échec définitif (il est {}) : il n'y a rien à relancer.",
+                status.label()
+            ))),
+            Requeue::NotFound => Err(not_found("Courriel")),
         }
     }
 }

@@ -298,7 +298,7 @@ impl Charte {
         let previous = r.version.checked_sub(1).and_then(|n| m.version(n));
         let history = self
             .store
-            .audit(&m.id)
+            .audit_of_school(&m.id, r.uai.as_str())
             .await?
             .into_iter()
             .filter(|a| a.entry.uai.as_deref() == Some(r.uai.as_str()) || a.entry.uai.is_none())

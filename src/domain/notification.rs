@@ -1,10 +1,16 @@
 //! The emails the workflow causes, composed in French and queued in the outbox in the
 //! same atomic step as the transition that causes them.
+//!
+//! Bodies are rendered from the templates of `templates/mail/` (plain text, and an HTML
+//! alternative in which every value is escaped), compiled into the binary.
 
+use std::sync::LazyLock;
+
+use minijinja::{Environment, Value, context};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::calendar::Department;
+use crate::domain::calendar::{Department, date_in_words, time_zone};
 use crate::domain::content;
 use crate::domain::message::{Message, Review, Version};
 use crate::domain::review::deadline_words;
@@ -33,6 +39,8 @@ pub enum EmailKind {
     ArbitrationOutcome,
     /// An evaluation message awaiting co-production, to academic services.
     CoproductionRequest,
+    /// One business day before tacit approval, to a head who has not answered.
+    Reminder,
 }
 
 /// A complete email waiting in the outbox.
@@ -48,6 +56,9 @@ pub struct OutboxEmail {
     pub subject: String,
     /// Plain-text body.
     pub text: String,
+    /// HTML alternative of the same body (empty for emails queued before it existed).
+    #[serde(default)]
+    pub html: String,
     /// The message it concerns.
     pub message_id: String,
     /// The review it concerns, if one.
@@ -68,11 +79,140 @@ pub struct SchoolRef<'a> {
     pub department: &'a Department,
 }
 
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    // Text templates read as the email will: a tag alone on its line leaves no blank line.
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    // `.html` templates are autoescaped (minijinja's default for that extension).
+    for (name, source) in [
+        (
+            "_base.html",
+            include_str!("../../templates/mail/_base.html"),
+        ),
+        (
+            "_contenu.html",
+            include_str!("../../templates/mail/_contenu.html"),
+        ),
+        (
+            "_contenu.txt",
+            include_str!("../../templates/mail/_contenu.txt"),
+        ),
+        (
+            "review_request.txt",
+            include_str!("../../templates/mail/review_request.txt"),
+        ),
+        (
+            "review_request.html",
+            include_str!("../../templates/mail/review_request.html"),
+        ),
+        (
+            "reminder.txt",
+            include_str!("../../templates/mail/reminder.txt"),
+        ),
+        (
+            "reminder.html",
+            include_str!("../../templates/mail/reminder.html"),
+        ),
+        (
+            "emergency_copy.txt",
+            include_str!("../../templates/mail/emergency_copy.txt"),
+        ),
+        (
+            "emergency_copy.html",
+            include_str!("../../templates/mail/emergency_copy.html"),
+        ),
+        (
+            "rectification_requested.txt",
+            include_str!("../../templates/mail/rectification_requested.txt"),
+        ),
+        (
+            "rectification_requested.html",
+            include_str!("../../templates/mail/rectification_requested.html"),
+        ),
+        (
+            "academic_services_informed.txt",
+            include_str!("../../templates/mail/academic_services_informed.txt"),
+        ),
+        (
+            "academic_services_informed.html",
+            include_str!("../../templates/mail/academic_services_informed.html"),
+        ),
+        (
+            "approval.txt",
+            include_str!("../../templates/mail/approval.txt"),
+        ),
+        (
+            "approval.html",
+            include_str!("../../templates/mail/approval.html"),
+        ),
+        (
+            "withdrawn.txt",
+            include_str!("../../templates/mail/withdrawn.txt"),
+        ),
+        (
+            "withdrawn.html",
+            include_str!("../../templates/mail/withdrawn.html"),
+        ),
+        (
+            "escalated.txt",
+            include_str!("../../templates/mail/escalated.txt"),
+        ),
+        (
+            "escalated.html",
+            include_str!("../../templates/mail/escalated.html"),
+        ),
+        (
+            "arbitration_outcome.txt",
+            include_str!("../../templates/mail/arbitration_outcome.txt"),
+        ),
+        (
+            "arbitration_outcome.html",
+            include_str!("../../templates/mail/arbitration_outcome.html"),
+        ),
+        (
+            "coproduction_request.txt",
+            include_str!("../../templates/mail/coproduction_request.txt"),
+        ),
+        (
+            "coproduction_request.html",
+            include_str!("../../templates/mail/coproduction_request.html"),
+        ),
+    ] {
+        // The templates ship inside the binary and a unit test renders each: a syntax error
+        // is a build defect, not a runtime condition.
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("modèle de courriel {name} invalide : {e}"));
+    }
+    env
+});
+
+/// Renders the text and HTML bodies of template `name` (without extension).
+fn render(name: &str, subject: &str, ctx: Value) -> (String, String) {
+    let ctx = context! { sujet => subject, ..ctx };
+    let one = |file: String| {
+        TEMPLATES
+            .get_template(&file)
+            .and_then(|t| t.render(&ctx))
+            // Only a template defect can fail here (every value is provided by this module);
+            // an email saying so is better than losing the transition that caused it.
+            .unwrap_or_else(|e| {
+                tracing::error!(modele = %file, erreur = %e, "modèle de courriel en échec");
+                format!("(contenu indisponible : modèle {file} en échec)")
+            })
+    };
+    let mut text = one(format!("{name}.txt"));
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    (text, one(format!("{name}.html")))
+}
+
 fn new_email(
     kind: EmailKind,
     to: Vec<String>,
     subject: String,
-    text: String,
+    (text, html): (String, String),
     message: &Message,
     review: Option<&Review>,
     now: OffsetDateTime,
@@ -83,13 +223,35 @@ fn new_email(
         to,
         subject,
         text,
+        html,
         message_id: message.id.clone(),
         review_id: review.map(|r| r.id.clone()),
         created_at: now,
     }
 }
 
-fn exhaustive_content(version: &Version) -> String {
+/// An instant in French words on the department's clocks: "lundi 30 novembre 2026 à 8 h 00".
+fn instant_words(at: OffsetDateTime, department: &Department) -> String {
+    use time_tz::OffsetDateTimeExt;
+    let local = at.to_timezone(time_zone(department));
+    format!(
+        "{} à {} h {:02}",
+        date_in_words(local.date()),
+        local.hour(),
+        local.minute()
+    )
+}
+
+fn paris() -> Department {
+    // "75" is always a valid department; the fallback only satisfies the type.
+    Department::parse("75").unwrap_or_else(|_| unreachable!("département 75"))
+}
+
+fn school_ctx(school: &SchoolRef<'_>) -> Value {
+    context! { nom => school.name, uai => school.uai }
+}
+
+fn exhaustive_content(version: &Version, department: &Department) -> Value {
     let audience: Vec<&str> = version
         .audience
         .iter()
@@ -98,16 +260,19 @@ fn exhaustive_content(version: &Version) -> String {
             crate::domain::message::AudienceMember::Pupils => "élèves",
         })
         .collect();
-    format!(
-        "----- Contenu exhaustif (version {n}, empreinte {hash}) -----\nTitre : {title}\nPublic : {audience}\nPublication à partir du : {from}\nFin d'affichage : {until}\n\n{body}\n----- Fin du contenu -----",
-        n = version.number,
-        hash = version.hash,
-        title = version.title,
-        audience = audience.join(" et "),
-        from = crate::domain::message::rfc3339(version.publish_at),
-        until = crate::domain::message::rfc3339(version.display_until),
-        body = content::to_plain_text(&version.body_html),
-    )
+    // The stored body was sanitised on submission; sanitising again here means even a record
+    // altered behind the service's back cannot put script into an email.
+    let html = content::sanitise_body(&version.body_html).html;
+    context! {
+        numero => version.number,
+        empreinte => &version.hash,
+        titre => &version.title,
+        public => audience.join(" et "),
+        publication => instant_words(version.publish_at, department),
+        fin_affichage => instant_words(version.display_until, department),
+        corps_texte => content::to_plain_text(&version.body_html),
+        corps_html => Value::from_safe_string(html),
+    }
 }
 
 /// The exhaustive content sent to a head, with the deadline in words and what silence means.
@@ -123,43 +288,96 @@ pub fn review_request(
     let version = message.version(review.version)?;
     let deadline = review.deadline.as_ref()?;
     let words = deadline_words(deadline.expires_at, school.department);
-    let new_version = if review.version > 1 {
-        format!(
-            "Il s'agit de la version {} de cette communication, rectifiée par la collectivité.{}\n\n",
-            review.version,
-            version
-                .change_note
-                .as_deref()
-                .map(|n| format!(" Modifications annoncées : {n}"))
-                .unwrap_or_default()
-        )
-    } else {
-        String::new()
-    };
-    let text = format!(
-        "Madame, Monsieur le chef d'établissement,\n\n{authority_name} souhaite diffuser par l'ENT la {kind} ci-dessous auprès des familles de {school} ({uai}).\n\n{new_version}Vous disposez jusqu'au {words} pour l'examiner. Vous pouvez l'approuver, ou demander une rectification en indiquant votre motif. Sans réponse de votre part à cette échéance, votre accord sera réputé acquis (accord tacite) et la communication sera publiée.{holidays}\n\nPour répondre : {widget_url}\n\n{content}\n",
-        kind = message.kind.label(),
-        school = school.name,
-        uai = school.uai,
-        holidays = deadline
-            .school_holiday_warning
-            .as_deref()
-            .map(|w| format!("\n\nAttention : {w}"))
-            .unwrap_or_default(),
-        content = exhaustive_content(version),
+    let subject = format!(
+        "[Charte ENT] À examiner avant le {words} : {}",
+        version.title
+    );
+    let bodies = render(
+        "review_request",
+        &subject,
+        context! {
+            autorite => authority_name,
+            type => message.kind.label(),
+            etablissement => school_ctx(school),
+            version => review.version,
+            note => version.change_note.as_deref(),
+            echeance => &words,
+            vacances => deadline.school_holiday_warning.as_deref(),
+            lien => widget_url,
+            contenu => exhaustive_content(version, school.department),
+        },
     );
     Some(new_email(
         EmailKind::ReviewRequest,
         to,
-        format!(
-            "[Charte ENT] À examiner avant le {words} : {}",
-            version.title
-        ),
-        text,
+        subject,
+        bodies,
         message,
         Some(review),
         now,
     ))
+}
+
+/// The id of a review's reminder: fixed, so the outbox accepts it once whatever the replicas.
+pub fn reminder_id(review_id: &str) -> String {
+    format!("rappel-{review_id}")
+}
+
+/// When a pending review's reminder is due: at the start of its last day (one business day
+/// before tacit approval), on the school's clocks.
+pub fn reminder_at(review: &Review, department: &Department) -> Option<OffsetDateTime> {
+    use time_tz::PrimitiveDateTimeExt;
+    let deadline = review.deadline.as_ref()?;
+    let midnight = time::PrimitiveDateTime::new(deadline.last_day, time::Time::MIDNIGHT);
+    Some(
+        midnight
+            .assume_timezone(time_zone(department))
+            .take_first()
+            // A midnight skipped by a clock change: a day before the deadline is close enough.
+            .unwrap_or(deadline.expires_at - time::Duration::days(1)),
+    )
+}
+
+/// The reminder to a head who has not answered, one business day before tacit approval.
+pub fn review_reminder(
+    message: &Message,
+    review: &Review,
+    school: &SchoolRef<'_>,
+    authority_name: &str,
+    to: Vec<String>,
+    widget_url: &str,
+    now: OffsetDateTime,
+) -> Option<OutboxEmail> {
+    let version = message.version(review.version)?;
+    let deadline = review.deadline.as_ref()?;
+    let words = deadline_words(deadline.expires_at, school.department);
+    let subject = format!(
+        "[Charte ENT] Rappel : accord tacite le {words} : {}",
+        version.title
+    );
+    let bodies = render(
+        "reminder",
+        &subject,
+        context! {
+            autorite => authority_name,
+            type => message.kind.label(),
+            etablissement => school_ctx(school),
+            echeance => &words,
+            lien => widget_url,
+            contenu => exhaustive_content(version, school.department),
+        },
+    );
+    let mut email = new_email(
+        EmailKind::Reminder,
+        to,
+        subject,
+        bodies,
+        message,
+        Some(review),
+        now,
+    );
+    email.id = reminder_id(&review.id);
+    Some(email)
 }
 
 /// The copy of an emergency publication, sent to a head at the moment it goes live.
@@ -173,19 +391,23 @@ pub fn emergency_copy(
 ) -> Option<OutboxEmail> {
     let version = message.version(review.version)?;
     let emergency = message.emergency.as_ref()?;
-    let text = format!(
-        "Madame, Monsieur le chef d'établissement,\n\nEn raison d'une situation d'urgence ({category}), {authority_name} a publié immédiatement par l'ENT la communication ci-dessous auprès des familles de {school} ({uai}), sans transmission préalable, comme la charte le permet exceptionnellement.\n\nJustification donnée par la collectivité : {justification}\n\nCopie du contenu exhaustif de la diffusion :\n\n{content}\n",
-        category = emergency.category.label(),
-        school = school.name,
-        uai = school.uai,
-        justification = emergency.justification,
-        content = exhaustive_content(version),
+    let subject = format!("[URGENCE] {}", version.title);
+    let bodies = render(
+        "emergency_copy",
+        &subject,
+        context! {
+            autorite => authority_name,
+            categorie => emergency.category.label(),
+            justification => &emergency.justification,
+            etablissement => school_ctx(school),
+            contenu => exhaustive_content(version, school.department),
+        },
     );
     Some(new_email(
         EmailKind::EmergencyCopy,
         to,
-        format!("[URGENCE] {}", version.title),
-        text,
+        subject,
+        bodies,
         message,
         Some(review),
         now,
@@ -209,35 +431,34 @@ pub fn rectification_requested(
         .as_ref()
         .map(|s| s.text.as_str())
         .unwrap_or("");
+    let subject = format!(
+        "[Charte ENT] Rectification demandée par {} : {}",
+        school.name, version.title
+    );
+    let ctx = context! {
+        etablissement => school_ctx(school),
+        motif => motive,
+        contenu => exhaustive_content(version, school.department),
+    };
     let mut out = vec![new_email(
         EmailKind::RectificationRequested,
         authority_to,
-        format!(
-            "[Charte ENT] Rectification demandée par {} : {}",
-            school.name, version.title
-        ),
-        format!(
-            "Le chef d'établissement de {school} ({uai}) demande la rectification de la communication « {title} » (version {n}) avant diffusion.\n\nMotif : {motive}\n\nVous pouvez transmettre une version rectifiée, retirer la communication, ou, en cas de désaccord persistant, saisir l'autorité d'arbitrage (recteur ou DRAAF).\n",
-            school = school.name,
-            uai = school.uai,
-            title = version.title,
-            n = version.number,
-        ),
+        subject.clone(),
+        render("rectification_requested", &subject, ctx.clone()),
         message,
         Some(review),
         now,
     )];
     if !academic_to.is_empty() {
+        let subject = format!(
+            "[Charte ENT] Pour information : doute exprimé par {}",
+            school.name
+        );
         out.push(new_email(
             EmailKind::AcademicServicesInformed,
             academic_to,
-            format!("[Charte ENT] Pour information : doute exprimé par {}", school.name),
-            format!(
-                "Pour information, conformément à la charte, le chef d'établissement de {school} ({uai}) a demandé la rectification d'une communication de la collectivité.\n\nMotif : {motive}\n\n{content}\n",
-                school = school.name,
-                uai = school.uai,
-                content = exhaustive_content(version),
-            ),
+            subject.clone(),
+            render("academic_services_informed", &subject, ctx),
             message,
             Some(review),
             now,
@@ -258,22 +479,14 @@ pub fn approval_notice(
     let version = message.version(review.version)?;
     let live = review
         .live_from
-        .map(crate::domain::message::rfc3339)
+        .map(|at| instant_words(at, school.department))
         .unwrap_or_default();
-    let (kind, subject, how) = if tacit {
+    let (kind, subject) = if tacit {
         (
             EmailKind::TacitlyApproved,
             format!(
                 "[Charte ENT] Accord tacite de {} : {}",
                 school.name, version.title
-            ),
-            format!(
-                "Le délai d'examen a expiré le {} sans réponse : l'accord tacite du chef d'établissement est acquis.",
-                review
-                    .deadline
-                    .as_ref()
-                    .map(|d| deadline_words(d.expires_at, school.department))
-                    .unwrap_or_default()
             ),
         )
     } else {
@@ -283,21 +496,28 @@ pub fn approval_notice(
                 "[Charte ENT] Approuvée par {} : {}",
                 school.name, version.title
             ),
-            "Le chef d'établissement a approuvé la communication.".to_owned(),
         )
     };
+    let bodies = render(
+        "approval",
+        &subject,
+        context! {
+            tacite => tacit,
+            echeance => review
+                .deadline
+                .as_ref()
+                .map(|d| deadline_words(d.expires_at, school.department))
+                .unwrap_or_default(),
+            etablissement => school_ctx(school),
+            affichage => live,
+            contenu => exhaustive_content(version, school.department),
+        },
+    );
     Some(new_email(
         kind,
         to,
         subject,
-        format!(
-            "{how}\n\nCommunication : « {title} » (version {n}, empreinte {hash})\nÉtablissement : {school} ({uai})\nAffichée à partir du : {live}\n",
-            title = version.title,
-            n = version.number,
-            hash = version.hash,
-            school = school.name,
-            uai = school.uai,
-        ),
+        bodies,
         message,
         Some(review),
         now,
@@ -313,22 +533,22 @@ pub fn withdrawal_notice(
     now: OffsetDateTime,
 ) -> OutboxEmail {
     let version = message.current_version();
+    let subject = format!("[Charte ENT] Communication retirée : {}", version.title);
+    let bodies = render(
+        "withdrawn",
+        &subject,
+        context! {
+            autorite => authority_name,
+            etablissement => school_ctx(school),
+            motif => message.withdrawn.as_ref().and_then(|w| w.motive.as_deref()),
+            contenu => exhaustive_content(version, school.department),
+        },
+    );
     new_email(
         EmailKind::Withdrawn,
         to,
-        format!("[Charte ENT] Communication retirée : {}", version.title),
-        format!(
-            "{authority_name} a retiré la communication « {title} ». Elle n'est plus soumise à votre examen et n'est plus affichée aux familles de {school} ({uai}).{motive}\n",
-            title = version.title,
-            school = school.name,
-            uai = school.uai,
-            motive = message
-                .withdrawn
-                .as_ref()
-                .and_then(|w| w.motive.as_deref())
-                .map(|m| format!("\n\nMotif : {m}"))
-                .unwrap_or_default(),
-        ),
+        subject,
+        bodies,
         message,
         None,
         now,
@@ -346,29 +566,27 @@ pub fn escalation(
     now: OffsetDateTime,
 ) -> Option<OutboxEmail> {
     let version = message.version(review.version)?;
+    let subject = format!(
+        "[Charte ENT] Arbitrage urgent demandé : {} / {}",
+        authority_name, school.name
+    );
+    let bodies = render(
+        "escalated",
+        &subject,
+        context! {
+            arbitre => arbitrator_name,
+            autorite => authority_name,
+            etablissement => school_ctx(school),
+            motif => review.rectification.as_ref().map(|s| s.text.as_str()).unwrap_or(""),
+            expose => review.escalation.as_ref().map(|s| s.text.as_str()).unwrap_or(""),
+            contenu => exhaustive_content(version, school.department),
+        },
+    );
     Some(new_email(
         EmailKind::Escalated,
         to,
-        format!(
-            "[Charte ENT] Arbitrage urgent demandé : {} / {}",
-            authority_name, school.name
-        ),
-        format!(
-            "{arbitrator_name},\n\nEn application de la charte, {authority_name} vous saisit d'un désaccord persistant avec le chef d'établissement de {school} ({uai}). Cette procédure revêt un caractère d'urgence.\n\nMotif du chef d'établissement : {head}\n\nExposé de la collectivité : {authority}\n\n{content}\n",
-            school = school.name,
-            uai = school.uai,
-            head = review
-                .rectification
-                .as_ref()
-                .map(|s| s.text.as_str())
-                .unwrap_or(""),
-            authority = review
-                .escalation
-                .as_ref()
-                .map(|s| s.text.as_str())
-                .unwrap_or(""),
-            content = exhaustive_content(version),
-        ),
+        subject,
+        bodies,
         message,
         Some(review),
         now,
@@ -390,18 +608,22 @@ pub fn arbitration_outcome(
     } else {
         "confirme le refus de publication"
     };
+    let subject = format!("[Charte ENT] Décision d'arbitrage : {}", version.title);
+    let bodies = render(
+        "arbitration_outcome",
+        &subject,
+        context! {
+            verdict => verdict,
+            etablissement => school_ctx(school),
+            motif => &decision.text,
+            contenu => exhaustive_content(version, school.department),
+        },
+    );
     Some(new_email(
         EmailKind::ArbitrationOutcome,
         to,
-        format!("[Charte ENT] Décision d'arbitrage : {}", version.title),
-        format!(
-            "L'autorité d'arbitrage {verdict} de la communication « {title} » (version {n}) dans l'établissement {school} ({uai}).\n\nMotif : {motive}\n",
-            title = version.title,
-            n = version.number,
-            school = school.name,
-            uai = school.uai,
-            motive = decision.text,
-        ),
+        subject,
+        bodies,
         message,
         Some(review),
         now,
@@ -417,19 +639,100 @@ pub fn coproduction_request(
     now: OffsetDateTime,
 ) -> OutboxEmail {
     let version = message.current_version();
+    let subject = format!(
+        "[Charte ENT] Communication d'évaluation à co-valider : {}",
+        version.title
+    );
+    let bodies = render(
+        "coproduction_request",
+        &subject,
+        context! {
+            autorite => authority_name,
+            academie => academie_code,
+            contenu => exhaustive_content(version, &paris()),
+        },
+    );
     new_email(
         EmailKind::CoproductionRequest,
         to,
-        format!(
-            "[Charte ENT] Communication d'évaluation à co-valider : {}",
-            version.title
-        ),
-        format!(
-            "{authority_name} soumet une communication à des fins d'évaluation du dispositif. La charte prévoit qu'elle soit coproduite en amont avec les autorités académiques : elle ne sera transmise aux chefs d'établissement de l'académie {academie_code} qu'après votre validation.\n\n{content}\n",
-            content = exhaustive_content(version),
-        ),
+        subject,
+        bodies,
         message,
         None,
         now,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMAILS: [&str; 10] = [
+        "review_request",
+        "reminder",
+        "emergency_copy",
+        "rectification_requested",
+        "academic_services_informed",
+        "approval",
+        "withdrawn",
+        "escalated",
+        "arbitration_outcome",
+        "coproduction_request",
+    ];
+
+    fn everything(value: &str) -> Value {
+        context! {
+            autorite => value,
+            type => "communication ponctuelle",
+            etablissement => context! { nom => value, uai => "0570054Z" },
+            version => 2,
+            note => value,
+            echeance => "jeudi 26 novembre 2026 à minuit",
+            vacances => value,
+            lien => "https://ent.example.fr/widget/",
+            categorie => value,
+            justification => value,
+            motif => value,
+            tacite => true,
+            affichage => "lundi 30 novembre 2026 à 8 h 00",
+            arbitre => value,
+            expose => value,
+            verdict => "autorise la publication",
+            academie => "12",
+            contenu => context! {
+                numero => 2,
+                empreinte => "ab12",
+                titre => value,
+                public => "familles",
+                publication => "lundi 30 novembre 2026 à 8 h 00",
+                fin_affichage => "jeudi 31 décembre 2026 à 18 h 00",
+                corps_texte => value,
+                corps_html => Value::from_safe_string("<p>Corps <strong>assaini</strong></p>".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn every_template_renders_and_escapes_every_value_in_html() {
+        let hostile = "<script>alert('x')</script> & « Cie »";
+        for name in EMAILS {
+            let (text, html) = render(name, hostile, everything(hostile));
+            assert!(!text.contains("contenu indisponible"), "{name}: {text}");
+            assert!(!html.contains("contenu indisponible"), "{name}: {html}");
+            assert!(text.contains(hostile), "{name}: {text}");
+            assert!(!html.contains("<script>"), "{name}: {html}");
+            assert!(html.contains("&lt;script&gt;"), "{name}: {html}");
+            assert!(html.starts_with("<!DOCTYPE html>"), "{name}: {html}");
+        }
+    }
+
+    #[test]
+    fn text_bodies_have_no_stray_blank_lines_from_template_tags() {
+        let (text, _) = render("approval", "s", everything("Lycée Fabert"));
+        assert!(text.starts_with("Le délai d'examen a expiré"), "{text}");
+        assert!(!text.contains("\n\n\n"), "{text}");
+        let (text, _) = render("review_request", "s", everything("Lycée Fabert"));
+        assert!(!text.contains("\n\n\n"), "{text}");
+        assert!(text.contains("Il s'agit de la version 2"), "{text}");
+    }
 }

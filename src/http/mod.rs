@@ -90,6 +90,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::schools))
         .routes(routes!(routes::authorities))
         .routes(routes!(routes::outbox))
+        .routes(routes!(routes::dead_letters))
+        .routes(routes!(routes::retry_dead_letter))
         .routes(routes!(routes::healthz))
         .routes(routes!(routes::readyz))
         .split_for_parts()

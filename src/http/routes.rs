@@ -17,6 +17,7 @@ use crate::app::{ArbitrationDecision, ListQuery, NewVersion, Submission};
 use crate::domain::message::Draft;
 use crate::domain::notification::OutboxEmail;
 use crate::domain::review::ReviewEvent;
+use crate::store::TrackedEmail;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -633,4 +634,34 @@ pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Health>> {
             "Le stockage ne répond pas : le service n'est pas prêt.",
         )),
     }
+}
+
+/// Emails given up on after too many failed attempts (administrators), oldest first.
+#[utoipa::path(get, path = "/v1/admin/dead-letters", tag = "admin", params(OutboxParams),
+    responses((status = 200, body = [TrackedEmail]), (status = 403, body = Problem)), security(("bearer" = [])))]
+pub async fn dead_letters(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    q: Result<Query<OutboxParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<TrackedEmail>>> {
+    let q = query(q)?;
+    Ok(Json(
+        s.charte
+            .dead_letters(&actor, q.limit.unwrap_or(100))
+            .await?,
+    ))
+}
+
+/// Queues a dead letter again, with its attempt counters reset (administrators).
+#[utoipa::path(post, path = "/v1/admin/dead-letters/{id}/retry", tag = "admin",
+    params(("id" = String, Path, description = "Identifiant du courriel dans la file d'envoi")),
+    responses((status = 200, body = TrackedEmail), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn retry_dead_letter(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TrackedEmail>> {
+    Ok(Json(s.charte.retry_dead_letter(&actor, &id).await?))
 }

@@ -6,6 +6,7 @@
 --   NOTBEFORE <ms>                   Redis's own clock must have reached ms (tacit approval)
 --   SET <key> <value> | HSET <key> <field> <value> | SADD/SREM <key> <member>
 --   ZADD <key> <score> <member> | ZREM <key> <member> | RPUSH <key> <value>
+--   ZADDNOW <key> <member>           ZADD scored with Redis's own clock in ms (emails due now)
 local genesis = string.rep("0", 64)
 local i = 1
 local n = #ARGV
@@ -45,6 +46,11 @@ while i <= n do
   elseif op == "HSET" or op == "ZADD" then
     table.insert(ops, { op, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3] })
     i = i + 4
+  elseif op == "ZADDNOW" then
+    local t = redis.call("TIME")
+    local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    table.insert(ops, { "ZADD", ARGV[i + 1], tostring(now_ms), ARGV[i + 2] })
+    i = i + 3
   else
     return redis.error_reply("opération inconnue : " .. tostring(op))
   end

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{
@@ -11,9 +12,11 @@ use redb::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 
 use super::{
-    Commit, IdempotencyRecord, Store, StoreError, StoreResult, arbitrator_key, due_at, open_dispute,
+    ClaimedMail, Commit, Delivery, DeliveryStatus, IdempotencyRecord, MailCounts, MailOutcome,
+    Requeue, Store, StoreError, StoreResult, TrackedEmail, arbitrator_key, due_at, open_dispute,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
@@ -33,15 +36,37 @@ const DISPUTES: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::n
 const DEADLINES: TableDefinition<(i128, &str), ()> = TableDefinition::new("deadlines");
 const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit");
 const AUDIT_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_heads");
+/// (message, school or "" for message-wide records, seq): the per-school index of the trail.
+const AUDIT_BY_SCHOOL: TableDefinition<(&str, &str, u64), ()> =
+    TableDefinition::new("audit_by_school");
 const OUTBOX: TableDefinition<(i128, &str), &[u8]> = TableDefinition::new("outbox");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 const SCHOOLS: TableDefinition<&str, &[u8]> = TableDefinition::new("schools");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+const MAIL_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("mail_state");
+const MAIL_DUE: TableDefinition<(i128, &str), ()> = TableDefinition::new("mail_due");
+const MAIL_DEAD: TableDefinition<(i128, &str), ()> = TableDefinition::new("mail_dead");
+const MAIL_COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("mail_counters");
+
+/// Delivery bookkeeping of one outbox email, with the keys of the index rows it owns.
+#[derive(Serialize, serde::Deserialize)]
+struct MailRecord {
+    delivery: Delivery,
+    /// First part of the email's key in `OUTBOX`.
+    created: i128,
+    /// Its row in `MAIL_DUE` while queued: when it may next be claimed.
+    due: Option<i128>,
+    /// Its row in `MAIL_DEAD` while dead.
+    dead: Option<i128>,
+    /// The current lease's token, if a worker holds it.
+    token: Option<String>,
+}
 
 /// A store kept in one redb file; every commit is a single durable write transaction.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    queued: Arc<Notify>,
 }
 
 fn other(e: impl std::fmt::Display) -> StoreError {
@@ -86,13 +111,22 @@ impl EmbeddedStore {
             txn.open_table(DEADLINES).map_err(other)?;
             txn.open_table(AUDIT).map_err(other)?;
             txn.open_table(AUDIT_HEADS).map_err(other)?;
+            txn.open_table(AUDIT_BY_SCHOOL).map_err(other)?;
             txn.open_table(OUTBOX).map_err(other)?;
             txn.open_table(IDEMPOTENCY).map_err(other)?;
             txn.open_table(SCHOOLS).map_err(other)?;
             txn.open_table(META).map_err(other)?;
+            txn.open_table(MAIL_STATE).map_err(other)?;
+            txn.open_table(MAIL_DUE).map_err(other)?;
+            txn.open_table(MAIL_DEAD).map_err(other)?;
+            txn.open_table(MAIL_COUNTERS).map_err(other)?;
         }
         txn.commit().map_err(other)?;
-        Ok(Self { db: Arc::new(db) })
+        backfill_mail_states(&db)?;
+        Ok(Self {
+            db: Arc::new(db),
+            queued: Arc::new(Notify::new()),
+        })
     }
 
     async fn blocking<T, F>(&self, f: F) -> StoreResult<T>
@@ -256,7 +290,12 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                     "le journal d'audit a avancé entre-temps".into(),
                 ));
             }
+            let mut by_school = txn.open_table(AUDIT_BY_SCHOOL).map_err(other)?;
             for rec in &c.audit {
+                let school = rec.entry.uai.as_deref().unwrap_or("");
+                by_school
+                    .insert((rec.message_id.as_str(), school, rec.seq), ())
+                    .map_err(other)?;
                 audit
                     .insert((rec.message_id.as_str(), rec.seq), encode(rec)?.as_slice())
                     .map_err(other)?;
@@ -273,10 +312,32 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
         }
 
         let mut outbox = txn.open_table(OUTBOX).map_err(other)?;
+        let mut states = txn.open_table(MAIL_STATE).map_err(other)?;
+        let mut due = txn.open_table(MAIL_DUE).map_err(other)?;
+        // Due on this machine's clock, not the workflow's: a test or demo clock may be far off.
+        let now = nanos(OffsetDateTime::now_utc());
         for e in &c.outbox {
+            // Email ids are deterministic for once-only emails (reminders): a second one is refused.
+            if states.get(e.id.as_str()).map_err(other)?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "le courriel {} est déjà dans la file d'envoi",
+                    e.id
+                )));
+            }
             outbox
                 .insert((nanos(e.created_at), e.id.as_str()), encode(e)?.as_slice())
                 .map_err(other)?;
+            let record = MailRecord {
+                delivery: Delivery::queued(),
+                created: nanos(e.created_at),
+                due: Some(now),
+                dead: None,
+                token: None,
+            };
+            states
+                .insert(e.id.as_str(), encode(&record)?.as_slice())
+                .map_err(other)?;
+            due.insert((now, e.id.as_str()), ()).map_err(other)?;
         }
 
         if let Some(idem) = &c.idempotency {
@@ -302,7 +363,12 @@ impl Store for EmbeddedStore {
     }
 
     async fn commit(&self, commit: Commit) -> StoreResult<()> {
-        self.blocking(move |db| apply_commit(db, commit)).await
+        let mail = !commit.outbox.is_empty();
+        self.blocking(move |db| apply_commit(db, commit)).await?;
+        if mail {
+            self.queued.notify_one();
+        }
+        Ok(())
     }
 
     async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
@@ -405,6 +471,33 @@ impl Store for EmbeddedStore {
         let key = message_id.to_owned();
         self.blocking(move |db| Ok(Self::get_json(db, AUDIT_HEADS, &key)?.unwrap_or_default()))
             .await
+    }
+
+    async fn audit_of_school(&self, message_id: &str, uai: &str) -> StoreResult<Vec<AuditRecord>> {
+        let (key, uai) = (message_id.to_owned(), uai.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let idx = txn.open_table(AUDIT_BY_SCHOOL).map_err(other)?;
+            let audit = txn.open_table(AUDIT).map_err(other)?;
+            let mut seqs = Vec::new();
+            for school in ["", uai.as_str()] {
+                for row in idx
+                    .range((key.as_str(), school, 0)..=(key.as_str(), school, u64::MAX))
+                    .map_err(other)?
+                {
+                    seqs.push(row.map_err(other)?.0.value().2);
+                }
+            }
+            seqs.sort_unstable();
+            let mut out = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                if let Some(v) = audit.get((key.as_str(), seq)).map_err(other)? {
+                    out.push(decode(v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn audit(&self, message_id: &str) -> StoreResult<Vec<AuditRecord>> {
@@ -536,4 +629,284 @@ impl Store for EmbeddedStore {
         })
         .await
     }
+
+    async fn claim_mail(&self, lease: Duration, limit: usize) -> StoreResult<Vec<ClaimedMail>> {
+        self.blocking(move |db| claim_mail(db, lease, limit)).await
+    }
+
+    async fn finish_mail(&self, id: &str, token: &str, outcome: MailOutcome) -> StoreResult<bool> {
+        let (id, token) = (id.to_owned(), token.to_owned());
+        self.blocking(move |db| finish_mail(db, &id, &token, outcome))
+            .await
+    }
+
+    async fn mail_delivery(&self, id: &str) -> StoreResult<Option<Delivery>> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            Ok(Self::get_json::<MailRecord>(db, MAIL_STATE, &id)?.map(|r| r.delivery))
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> StoreResult<Vec<TrackedEmail>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let dead = txn.open_table(MAIL_DEAD).map_err(other)?;
+            let states = txn.open_table(MAIL_STATE).map_err(other)?;
+            let outbox = txn.open_table(OUTBOX).map_err(other)?;
+            let mut out = Vec::new();
+            for row in dead.iter().map_err(other)?.take(limit) {
+                let (k, _) = row.map_err(other)?;
+                let id = k.value().1.to_owned();
+                let Some(v) = states.get(id.as_str()).map_err(other)? else {
+                    continue;
+                };
+                let record: MailRecord = decode(v.value())?;
+                if let Some(e) = outbox.get((record.created, id.as_str())).map_err(other)? {
+                    out.push(TrackedEmail {
+                        email: decode(e.value())?,
+                        delivery: record.delivery,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn requeue_dead_letter(&self, id: &str) -> StoreResult<Requeue> {
+        let id = id.to_owned();
+        self.blocking(move |db| requeue_dead_letter(db, &id)).await
+    }
+
+    async fn mail_counts(&self) -> StoreResult<MailCounts> {
+        use redb::ReadableTableMetadata;
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(other)?;
+            let due = txn.open_table(MAIL_DUE).map_err(other)?;
+            let dead = txn.open_table(MAIL_DEAD).map_err(other)?;
+            let counters = txn.open_table(MAIL_COUNTERS).map_err(other)?;
+            Ok(MailCounts {
+                queued: due.len().map_err(other)?,
+                dead: dead.len().map_err(other)?,
+                sent: counters
+                    .get("sent")
+                    .map_err(other)?
+                    .map_or(0, |v| v.value()),
+            })
+        })
+        .await
+    }
+
+    fn mail_queued(&self) -> Arc<Notify> {
+        self.queued.clone()
+    }
+}
+
+fn lease_token() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn claim_mail(db: &Database, lease: Duration, limit: usize) -> StoreResult<Vec<ClaimedMail>> {
+    let now = nanos(OffsetDateTime::now_utc());
+    let until = now.saturating_add(lease.as_nanos() as i128);
+    let txn = db.begin_write().map_err(other)?;
+    let mut out = Vec::new();
+    {
+        let mut due = txn.open_table(MAIL_DUE).map_err(other)?;
+        let mut states = txn.open_table(MAIL_STATE).map_err(other)?;
+        let outbox = txn.open_table(OUTBOX).map_err(other)?;
+        let ready: Vec<(i128, String)> = due
+            .range(..=(now, "\u{10FFFF}"))
+            .map_err(other)?
+            .take(limit)
+            .map(|row| {
+                row.map(|(k, _)| (k.value().0, k.value().1.to_owned()))
+                    .map_err(other)
+            })
+            .collect::<StoreResult<_>>()?;
+        for (at, id) in ready {
+            due.remove((at, id.as_str())).map_err(other)?;
+            let Some(mut record) = states
+                .get(id.as_str())
+                .map_err(other)?
+                .map(|v| decode::<MailRecord>(v.value()))
+                .transpose()?
+            else {
+                continue;
+            };
+            let Some(email) = outbox
+                .get((record.created, id.as_str()))
+                .map_err(other)?
+                .map(|v| decode(v.value()))
+                .transpose()?
+            else {
+                continue;
+            };
+            // The lease is the due time: if the holder dies, the email simply falls due again.
+            let token = lease_token();
+            record.due = Some(until);
+            record.token = Some(token.clone());
+            due.insert((until, id.as_str()), ()).map_err(other)?;
+            states
+                .insert(id.as_str(), encode(&record)?.as_slice())
+                .map_err(other)?;
+            out.push(ClaimedMail {
+                email,
+                delivery: record.delivery,
+                token,
+            });
+        }
+    }
+    txn.commit().map_err(other)?;
+    Ok(out)
+}
+
+fn finish_mail(db: &Database, id: &str, token: &str, outcome: MailOutcome) -> StoreResult<bool> {
+    let now_at = OffsetDateTime::now_utc();
+    let now = nanos(now_at);
+    let txn = db.begin_write().map_err(other)?;
+    {
+        let mut states = txn.open_table(MAIL_STATE).map_err(other)?;
+        let Some(mut record) = states
+            .get(id)
+            .map_err(other)?
+            .map(|v| decode::<MailRecord>(v.value()))
+            .transpose()?
+        else {
+            return Ok(false);
+        };
+        if record.token.as_deref() != Some(token)
+            || record.delivery.status != DeliveryStatus::Queued
+        {
+            return Ok(false);
+        }
+        let mut due = txn.open_table(MAIL_DUE).map_err(other)?;
+        if let Some(at) = record.due.take() {
+            due.remove((at, id)).map_err(other)?;
+        }
+        record.token = None;
+        let d = &mut record.delivery;
+        d.attempts += 1;
+        d.updated_at = Some(now_at);
+        match outcome {
+            MailOutcome::Sent => {
+                d.status = DeliveryStatus::Sent;
+                let mut counters = txn.open_table(MAIL_COUNTERS).map_err(other)?;
+                let sent = counters
+                    .get("sent")
+                    .map_err(other)?
+                    .map_or(0, |v| v.value());
+                counters.insert("sent", sent + 1).map_err(other)?;
+            }
+            MailOutcome::Retry {
+                after,
+                error,
+                permanent,
+            } => {
+                d.permanent_failures += u32::from(permanent);
+                d.last_error = Some(error);
+                let at = now.saturating_add(after.as_nanos() as i128);
+                record.due = Some(at);
+                due.insert((at, id), ()).map_err(other)?;
+            }
+            MailOutcome::Dead { error, permanent } => {
+                d.permanent_failures += u32::from(permanent);
+                d.last_error = Some(error);
+                d.status = DeliveryStatus::Dead;
+                record.dead = Some(now);
+                let mut dead = txn.open_table(MAIL_DEAD).map_err(other)?;
+                dead.insert((now, id), ()).map_err(other)?;
+            }
+        }
+        states
+            .insert(id, encode(&record)?.as_slice())
+            .map_err(other)?;
+    }
+    txn.commit().map_err(other)?;
+    Ok(true)
+}
+
+fn requeue_dead_letter(db: &Database, id: &str) -> StoreResult<Requeue> {
+    let now = nanos(OffsetDateTime::now_utc());
+    let txn = db.begin_write().map_err(other)?;
+    let tracked = {
+        let mut states = txn.open_table(MAIL_STATE).map_err(other)?;
+        let Some(mut record) = states
+            .get(id)
+            .map_err(other)?
+            .map(|v| decode::<MailRecord>(v.value()))
+            .transpose()?
+        else {
+            return Ok(Requeue::NotFound);
+        };
+        if record.delivery.status != DeliveryStatus::Dead {
+            return Ok(Requeue::NotDead(record.delivery.status));
+        }
+        let mut dead = txn.open_table(MAIL_DEAD).map_err(other)?;
+        if let Some(at) = record.dead.take() {
+            dead.remove((at, id)).map_err(other)?;
+        }
+        let mut due = txn.open_table(MAIL_DUE).map_err(other)?;
+        due.insert((now, id), ()).map_err(other)?;
+        record.due = Some(now);
+        record.token = None;
+        // The last error stays visible until the next attempt replaces it.
+        record.delivery.status = DeliveryStatus::Queued;
+        record.delivery.attempts = 0;
+        record.delivery.permanent_failures = 0;
+        states
+            .insert(id, encode(&record)?.as_slice())
+            .map_err(other)?;
+        let outbox = txn.open_table(OUTBOX).map_err(other)?;
+        let email = outbox
+            .get((record.created, id))
+            .map_err(other)?
+            .map(|v| decode(v.value()))
+            .transpose()?
+            .ok_or_else(|| StoreError::Other(format!("courriel {id} absent de la file")))?;
+        TrackedEmail {
+            email,
+            delivery: record.delivery,
+        }
+    };
+    txn.commit().map_err(other)?;
+    Ok(Requeue::Done(Box::new(tracked)))
+}
+
+/// Queues, once, the emails a store written before delivery existed holds without a record,
+/// so that upgrading never silently drops them.
+fn backfill_mail_states(db: &Database) -> StoreResult<()> {
+    const DONE: &str = "mail_states_backfilled";
+    let txn = db.begin_write().map_err(other)?;
+    {
+        let mut meta = txn.open_table(META).map_err(other)?;
+        if meta.get(DONE).map_err(other)?.is_some() {
+            return Ok(());
+        }
+        let outbox = txn.open_table(OUTBOX).map_err(other)?;
+        let mut states = txn.open_table(MAIL_STATE).map_err(other)?;
+        let mut due = txn.open_table(MAIL_DUE).map_err(other)?;
+        let now = nanos(OffsetDateTime::now_utc());
+        for row in outbox.iter().map_err(other)? {
+            let (k, _) = row.map_err(other)?;
+            let (created, id) = k.value();
+            if states.get(id).map_err(other)?.is_some() {
+                continue;
+            }
+            let record = MailRecord {
+                delivery: Delivery::queued(),
+                created,
+                due: Some(now),
+                dead: None,
+                token: None,
+            };
+            states
+                .insert(id, encode(&record)?.as_slice())
+                .map_err(other)?;
+            due.insert((now, id), ()).map_err(other)?;
+        }
+        meta.insert(DONE, "1").map_err(other)?;
+    }
+    txn.commit().map_err(other)
 }

@@ -3,9 +3,13 @@
 pub mod embedded;
 pub mod redis;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
@@ -84,6 +88,123 @@ pub fn open_dispute(review: &Review) -> Option<String> {
     }
 }
 
+/// Where an outbox email stands in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for (another) attempt, possibly held by a worker's lease right now.
+    Queued,
+    /// Accepted by the mail server (or written to the mail folder).
+    Sent,
+    /// Given up on after too many failures; an administrator may queue it again.
+    Dead,
+}
+
+impl DeliveryStatus {
+    /// The status in French, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "en file d'envoi",
+            DeliveryStatus::Sent => "envoyé",
+            DeliveryStatus::Dead => "en échec définitif",
+        }
+    }
+}
+
+/// The delivery record of one outbox email, kept beside the email itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Delivery {
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made so far (since it was last queued by an administrator).
+    pub attempts: u32,
+    /// Of those, how many the server refused permanently (5xx replies).
+    pub permanent_failures: u32,
+    /// The last failure, as the server or the network reported it.
+    pub last_error: Option<String>,
+    /// When it was sent, given up on, or last failed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+impl Delivery {
+    /// A freshly queued email.
+    pub fn queued() -> Delivery {
+        Delivery {
+            status: DeliveryStatus::Queued,
+            attempts: 0,
+            permanent_failures: 0,
+            last_error: None,
+            updated_at: None,
+        }
+    }
+}
+
+/// An outbox email with its delivery record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TrackedEmail {
+    /// The email, as queued.
+    pub email: OutboxEmail,
+    /// How its delivery went.
+    pub delivery: Delivery,
+}
+
+/// An email a worker holds under lease: nobody else may send it until the lease runs out.
+#[derive(Debug, Clone)]
+pub struct ClaimedMail {
+    /// The email to send.
+    pub email: OutboxEmail,
+    /// Its delivery record at claim time (attempts so far decide the retry policy).
+    pub delivery: Delivery,
+    /// Proof of the lease, required to record the outcome.
+    pub token: String,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// The server accepted it.
+    Sent,
+    /// It failed and will be tried again after `after`.
+    Retry {
+        /// Wait before the next attempt.
+        after: Duration,
+        /// The failure.
+        error: String,
+        /// Whether the server refused it permanently (5xx) rather than for now.
+        permanent: bool,
+    },
+    /// It failed once too often: it becomes a dead letter.
+    Dead {
+        /// The failure.
+        error: String,
+        /// Whether the last refusal was permanent (5xx).
+        permanent: bool,
+    },
+}
+
+/// Result of an administrator's request to send a dead letter again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requeue {
+    /// It is queued again, with its attempt counters reset.
+    Done(Box<TrackedEmail>),
+    /// It is not a dead letter (queued or already sent): nothing changed.
+    NotDead(DeliveryStatus),
+    /// No such email.
+    NotFound,
+}
+
+/// How many outbox emails are in each delivery state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MailCounts {
+    /// Waiting for an attempt, or being sent.
+    pub queued: u64,
+    /// Delivered.
+    pub sent: u64,
+    /// Given up on.
+    pub dead: u64,
+}
+
 /// The storage port: what the use cases need, nothing about how it is kept.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -113,6 +234,9 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_head(&self, message_id: &str) -> StoreResult<ChainHead>;
     /// A message's audit trail, in order.
     async fn audit(&self, message_id: &str) -> StoreResult<Vec<AuditRecord>>;
+    /// The records of one school's part of a message's trail, with the message-wide ones, in order
+    /// (so a review's history costs what that school did, not the whole message's trail).
+    async fn audit_of_school(&self, message_id: &str, uai: &str) -> StoreResult<Vec<AuditRecord>>;
 
     /// Reviews whose deadline is at or before `now`, soonest first, at most `limit`.
     async fn due_reviews(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<String>>;
@@ -134,4 +258,24 @@ pub trait Store: Send + Sync + 'static {
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
     /// Sets a small named setting.
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    /// Leases up to `limit` queued emails that are due (new, retry time reached, or whose
+    /// previous lease ran out) for `lease`, atomically: no other caller gets them meanwhile.
+    /// Due times are measured on the store's own clock, so replicas need not agree on theirs.
+    async fn claim_mail(&self, lease: Duration, limit: usize) -> StoreResult<Vec<ClaimedMail>>;
+    /// Records the outcome of an attempt on an email claimed with `token`. Returns false, and
+    /// changes nothing, if the lease was lost (expired and claimed again) or the email is no
+    /// longer queued.
+    async fn finish_mail(&self, id: &str, token: &str, outcome: MailOutcome) -> StoreResult<bool>;
+    /// The delivery record of one email (None: no such email).
+    async fn mail_delivery(&self, id: &str) -> StoreResult<Option<Delivery>>;
+    /// Dead letters, oldest death first, at most `limit`.
+    async fn dead_letters(&self, limit: usize) -> StoreResult<Vec<TrackedEmail>>;
+    /// Queues a dead letter again, due at once, with its attempt counters reset.
+    async fn requeue_dead_letter(&self, id: &str) -> StoreResult<Requeue>;
+    /// How many emails are queued, sent and dead.
+    async fn mail_counts(&self) -> StoreResult<MailCounts>;
+    /// Notified each time this instance commits emails to the outbox, so a worker in the same
+    /// process sends them at once instead of at its next poll.
+    fn mail_queued(&self) -> Arc<Notify>;
 }

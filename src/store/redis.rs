@@ -1,5 +1,7 @@
 //! The Redis adapter: each commit is one Lua script (checks, then writes), keys namespaced by a prefix.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,9 +10,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 
 use super::{
-    Commit, IdempotencyRecord, Store, StoreError, StoreResult, arbitrator_key, due_at, open_dispute,
+    ClaimedMail, Commit, Delivery, DeliveryStatus, IdempotencyRecord, MailCounts, MailOutcome,
+    Requeue, Store, StoreError, StoreResult, TrackedEmail, arbitrator_key, due_at, open_dispute,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
@@ -25,11 +29,15 @@ const CALL_TIMEOUT: Duration = Duration::from_millis(1500);
 static COMMIT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("commit.lua")));
 
+static MAIL: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("mail.lua")));
+
 /// A store on Redis, shared by every replica.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
+    queued: Arc<Notify>,
 }
 
 fn err(e: redis::RedisError) -> StoreError {
@@ -77,6 +85,7 @@ impl RedisStore {
         Ok(Self {
             conn,
             prefix: prefix.trim_end_matches(':').to_owned(),
+            queued: Arc::new(Notify::new()),
         })
     }
 
@@ -281,9 +290,19 @@ impl RedisStore {
                 ],
             );
             for rec in &c.audit {
+                let record = json(rec)?;
+                let school = rec.entry.uai.as_deref().unwrap_or("_");
                 push(
                     &mut writes,
-                    &["RPUSH", &self.k(&["audit", &rec.message_id]), &json(rec)?],
+                    &[
+                        "RPUSH",
+                        &self.k(&["audit_school", &rec.message_id, school]),
+                        &record,
+                    ],
+                );
+                push(
+                    &mut writes,
+                    &["RPUSH", &self.k(&["audit", &rec.message_id]), &record],
                 );
             }
             push(
@@ -292,6 +311,13 @@ impl RedisStore {
             );
         }
         for e in &c.outbox {
+            // Email ids are deterministic for once-only emails (reminders): a second one is refused.
+            push(&mut checks, &["NEW", &self.k(&["mail", &e.id])]);
+            push(
+                &mut writes,
+                &["HSET", &self.k(&["mail_state", &e.id]), "status", "queued"],
+            );
+            push(&mut writes, &["ZADDNOW", &self.k(&["mail_due"]), &e.id]);
             push(&mut writes, &["SET", &self.k(&["mail", &e.id]), &json(e)?]);
             push(
                 &mut writes,
@@ -323,6 +349,7 @@ impl Store for RedisStore {
     }
 
     async fn commit(&self, commit: Commit) -> StoreResult<()> {
+        let mail = !commit.outbox.is_empty();
         let argv = self.plan(&commit)?;
         let reply: String = self
             .run(|mut c| async move {
@@ -334,7 +361,12 @@ impl Store for RedisStore {
             })
             .await?;
         match reply.split_once(':') {
-            None if reply == "OK" => Ok(()),
+            None if reply == "OK" => {
+                if mail {
+                    self.queued.notify_one();
+                }
+                Ok(())
+            }
             Some(("CONFLICT", why)) => Err(StoreError::Conflict(why.to_owned())),
             Some(("EARLY", _)) => Err(StoreError::Conflict(
                 "le délai n'est pas encore expiré selon l'horloge de Redis".into(),
@@ -406,6 +438,21 @@ impl Store for RedisStore {
                 hash: hash.to_owned(),
             }),
         }
+    }
+
+    async fn audit_of_school(&self, message_id: &str, uai: &str) -> StoreResult<Vec<AuditRecord>> {
+        let mut out: Vec<AuditRecord> = Vec::new();
+        for school in ["_", uai] {
+            let key = self.k(&["audit_school", message_id, school]);
+            let raws: Vec<String> = self
+                .run(|mut c| async move { c.lrange(key, 0, -1).await })
+                .await?;
+            for r in raws {
+                out.push(parse(&r)?);
+            }
+        }
+        out.sort_by_key(|r| r.seq);
+        Ok(out)
     }
 
     async fn audit(&self, message_id: &str) -> StoreResult<Vec<AuditRecord>> {
@@ -496,4 +543,196 @@ impl Store for RedisStore {
         self.run(|mut c| async move { c.hset(k, field, value).await })
             .await
     }
+
+    async fn claim_mail(&self, lease: Duration, limit: usize) -> StoreResult<Vec<ClaimedMail>> {
+        let argv = vec![
+            "claim".to_owned(),
+            self.prefix.clone(),
+            lease.as_millis().to_string(),
+            limit.to_string(),
+            uuid::Uuid::new_v4().to_string(),
+        ];
+        let rows: Vec<(String, String, String, String, String, String, String)> = self
+            .run(|mut c| async move {
+                let mut inv = MAIL.prepare_invoke();
+                for a in &argv {
+                    inv.arg(a);
+                }
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(_, mail, attempts, permanent, error, updated, token)| {
+                let fields = HashMap::from([
+                    ("status".to_owned(), "queued".to_owned()),
+                    ("attempts".to_owned(), attempts),
+                    ("permanent_failures".to_owned(), permanent),
+                    ("last_error".to_owned(), error),
+                    ("updated_at".to_owned(), updated),
+                ]);
+                Ok(ClaimedMail {
+                    email: parse(&mail)?,
+                    delivery: delivery_from(&fields)?,
+                    token,
+                })
+            })
+            .collect()
+    }
+
+    async fn finish_mail(&self, id: &str, token: &str, outcome: MailOutcome) -> StoreResult<bool> {
+        let (kind, after, error, permanent) = match outcome {
+            MailOutcome::Sent => ("sent", Duration::ZERO, String::new(), false),
+            MailOutcome::Retry {
+                after,
+                error,
+                permanent,
+            } => ("retry", after, error, permanent),
+            MailOutcome::Dead { error, permanent } => ("dead", Duration::ZERO, error, permanent),
+        };
+        let argv = vec![
+            "finish".to_owned(),
+            self.prefix.clone(),
+            id.to_owned(),
+            token.to_owned(),
+            kind.to_owned(),
+            after.as_millis().to_string(),
+            error,
+            if permanent { "1" } else { "0" }.to_owned(),
+        ];
+        let done: i64 = self
+            .run(|mut c| async move {
+                let mut inv = MAIL.prepare_invoke();
+                for a in &argv {
+                    inv.arg(a);
+                }
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(done == 1)
+    }
+
+    async fn mail_delivery(&self, id: &str) -> StoreResult<Option<Delivery>> {
+        let key = self.k(&["mail_state", id]);
+        let fields: HashMap<String, String> = self
+            .run(|mut c| async move { c.hgetall(key).await })
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        delivery_from(&fields).map(Some)
+    }
+
+    async fn dead_letters(&self, limit: usize) -> StoreResult<Vec<TrackedEmail>> {
+        let key = self.k(&["mail_dead"]);
+        let ids: Vec<String> = self
+            .run(|mut c| async move { c.zrange(key, 0, limit as isize - 1).await })
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let email: Option<crate::domain::notification::OutboxEmail> =
+                self.get_json(self.k(&["mail", &id])).await?;
+            if let (Some(email), Some(delivery)) = (email, self.mail_delivery(&id).await?) {
+                out.push(TrackedEmail { email, delivery });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn requeue_dead_letter(&self, id: &str) -> StoreResult<Requeue> {
+        let argv = vec!["requeue".to_owned(), self.prefix.clone(), id.to_owned()];
+        let reply: String = self
+            .run(|mut c| async move {
+                let mut inv = MAIL.prepare_invoke();
+                for a in &argv {
+                    inv.arg(a);
+                }
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        match reply.as_str() {
+            "OK" => {
+                let email = self.get_json(self.k(&["mail", id])).await?;
+                let delivery = self.mail_delivery(id).await?;
+                match (email, delivery) {
+                    (Some(email), Some(delivery)) => {
+                        Ok(Requeue::Done(Box::new(TrackedEmail { email, delivery })))
+                    }
+                    _ => Ok(Requeue::NotFound),
+                }
+            }
+            "NOTFOUND" => Ok(Requeue::NotFound),
+            other => Ok(Requeue::NotDead(status_from(other)?)),
+        }
+    }
+
+    async fn mail_counts(&self) -> StoreResult<MailCounts> {
+        let (due, dead, sent) = (
+            self.k(&["mail_due"]),
+            self.k(&["mail_dead"]),
+            self.k(&["mail_sent"]),
+        );
+        let (queued, dead, sent): (u64, u64, Option<u64>) = self
+            .run(|mut c| async move {
+                redis::pipe()
+                    .zcard(due)
+                    .zcard(dead)
+                    .get(sent)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(MailCounts {
+            queued,
+            sent: sent.unwrap_or(0),
+            dead,
+        })
+    }
+
+    fn mail_queued(&self) -> Arc<Notify> {
+        self.queued.clone()
+    }
+}
+
+fn status_from(s: &str) -> StoreResult<DeliveryStatus> {
+    match s {
+        "queued" => Ok(DeliveryStatus::Queued),
+        "sent" => Ok(DeliveryStatus::Sent),
+        "dead" => Ok(DeliveryStatus::Dead),
+        other => Err(StoreError::Other(format!(
+            "état d'envoi illisible : {other}"
+        ))),
+    }
+}
+
+fn delivery_from(fields: &HashMap<String, String>) -> StoreResult<Delivery> {
+    let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
+    let number = |k: &str| -> StoreResult<u32> {
+        match get(k) {
+            "" => Ok(0),
+            n => n
+                .parse()
+                .map_err(|_| StoreError::Other(format!("compteur {k} illisible : {n}"))),
+        }
+    };
+    let updated_at = match get("updated_at") {
+        "" => None,
+        ms => {
+            let ms: i128 = ms
+                .parse()
+                .map_err(|_| StoreError::Other(format!("date d'envoi illisible : {ms}")))?;
+            Some(
+                OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+                    .map_err(|e| StoreError::Other(e.to_string()))?,
+            )
+        }
+    };
+    Ok(Delivery {
+        status: status_from(get("status"))?,
+        attempts: number("attempts")?,
+        permanent_failures: number("permanent_failures")?,
+        last_error: Some(get("last_error"))
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned),
+        updated_at,
+    })
 }

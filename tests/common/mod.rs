@@ -4,3 +4,4 @@
 
 pub mod fixtures;
 pub mod redis_server;
+pub mod smtp_server;
