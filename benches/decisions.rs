@@ -3,6 +3,7 @@
 //! schools. Run with `cargo bench --bench decisions` (needs `redis-server` and `redis-benchmark`).
 
 #[path = "../tests/common/redis_server.rs"]
+#[allow(dead_code)]
 mod redis_server;
 
 use std::sync::Arc;

@@ -18,6 +18,7 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
   echo "== installation d'aiosmtpd (serveur SMTP des tests de courriel)"
   pip install --quiet aiosmtpd
 fi
+python3 -c 'import kubernetes_validate' 2>/dev/null || pip install --quiet kubernetes-validate || pip install --quiet --break-system-packages kubernetes-validate
 if [ -f tests/browser/package-lock.json ]; then
   echo "== dépendances des tests navigateur (npm ci)"
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)

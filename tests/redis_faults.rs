@@ -386,10 +386,18 @@ async fn thousands_of_reviews_falling_due_together_are_tacitly_approved_once_des
     let mut tacit_audit: BTreeMap<String, usize> = BTreeMap::new();
     let message_ids: Vec<String> = con.smembers(format!("{prefix}:messages")).await.unwrap();
     for m in &message_ids {
-        let records: Vec<String> = con
-            .lrange(format!("{prefix}:audit:{m}"), 0, -1)
+        let chains: Vec<String> = con
+            .smembers(format!("{prefix}:audit_chains:{m}"))
             .await
             .unwrap();
+        let mut records: Vec<String> = Vec::new();
+        for chain in chains {
+            let part: Vec<String> = con
+                .lrange(format!("{prefix}:audit:{m}:{chain}"), 0, -1)
+                .await
+                .unwrap();
+            records.extend(part);
+        }
         for r in records {
             let v: Value = serde_json::from_str(&r).unwrap();
             if v["action"] == "tacitly_approved" {

@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use charte::domain::audit::{AuditEntry, ChainHead};
+use charte::domain::audit::{AuditEntry, ChainHead, MESSAGE_CHAIN};
 use charte::domain::notification::{EmailKind, OutboxEmail};
 use charte::domain::review::ReviewState;
 use charte::store::embedded::EmbeddedStore;
@@ -47,7 +47,7 @@ fn mail(id: &str, at: OffsetDateTime) -> OutboxEmail {
 }
 
 async fn seed(store: &dyn Store) {
-    let (audit, _) = ChainHead::default().extend("m1", vec![entry("submitted")]);
+    let (audit, _) = ChainHead::default().extend("m1", MESSAGE_CHAIN, vec![entry("submitted")]);
     store
         .commit(Commit {
             messages: vec![message(
@@ -101,7 +101,7 @@ async fn a_commit_writes_records_and_every_index_together(store: &dyn Store) {
     assert_eq!(school.len(), 1);
     assert_eq!(school[0].revision, 1);
     assert_eq!(store.audit("m1").await.unwrap().len(), 1);
-    assert_eq!(store.audit_head("m1").await.unwrap().seq, 1);
+    assert_eq!(store.audit_head("m1", MESSAGE_CHAIN).await.unwrap().seq, 1);
     let outbox: Vec<_> = store
         .outbox(10)
         .await
@@ -125,8 +125,8 @@ async fn a_stale_revision_refuses_the_whole_commit(store: &dyn Store) {
     seed(store).await;
     let mut r1 = store.review("r1").await.unwrap().unwrap();
     r1.state = ReviewState::Approved;
-    let head = store.audit_head("m1").await.unwrap();
-    let (audit, _) = head.extend("m1", vec![entry("approved")]);
+    let head = store.audit_head("m1", MESSAGE_CHAIN).await.unwrap();
+    let (audit, _) = head.extend("m1", MESSAGE_CHAIN, vec![entry("approved")]);
     store
         .commit(Commit {
             reviews: vec![r1.clone()],
@@ -142,7 +142,7 @@ async fn a_stale_revision_refuses_the_whole_commit(store: &dyn Store) {
         seq: 2,
         hash: audit[0].hash.clone(),
     }
-    .extend("m1", vec![entry("rectification_requested")]);
+    .extend("m1", MESSAGE_CHAIN, vec![entry("rectification_requested")]);
     let res = store
         .commit(Commit {
             reviews: vec![stale],
@@ -163,7 +163,7 @@ async fn a_stale_revision_refuses_the_whole_commit(store: &dyn Store) {
 async fn an_audit_record_must_extend_the_stored_chain(store: &dyn Store) {
     seed(store).await;
     // Built on the genesis head although the chain already has one record.
-    let (audit, _) = ChainHead::default().extend("m1", vec![entry("forged")]);
+    let (audit, _) = ChainHead::default().extend("m1", MESSAGE_CHAIN, vec![entry("forged")]);
     let res = store
         .commit(Commit {
             audit,

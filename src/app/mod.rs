@@ -281,8 +281,19 @@ impl Charte {
         mut base: Commit,
     ) -> AppResult<bool> {
         for attempt in 0..64u32 {
-            let head = self.store.audit_head(message_id).await?;
-            base.audit = head.extend(message_id, entries.clone()).0;
+            // One chain per school, one for the message: group the entries and extend each chain.
+            let mut by_chain: BTreeMap<String, Vec<AuditEntry>> = BTreeMap::new();
+            for e in &entries {
+                by_chain
+                    .entry(crate::domain::audit::chain_of(e).to_owned())
+                    .or_default()
+                    .push(e.clone());
+            }
+            base.audit.clear();
+            for (chain, list) in by_chain {
+                let head = self.store.audit_head(message_id, &chain).await?;
+                base.audit.extend(head.extend(message_id, &chain, list).0);
+            }
             if self.commit(base.clone()).await? {
                 return Ok(true);
             }
@@ -651,7 +662,11 @@ impl Charte {
             tracing::warn!(authority = %authority_id, message = %message.id, "communication d'urgence publiée");
         }
         entries.truncate(1);
-        let (audit, _) = crate::domain::audit::ChainHead::default().extend(&message.id, entries);
+        let (audit, _) = crate::domain::audit::ChainHead::default().extend(
+            &message.id,
+            crate::domain::audit::MESSAGE_CHAIN,
+            entries,
+        );
         let commit = Commit {
             messages: vec![message.clone()],
             reviews,
@@ -1693,7 +1708,22 @@ impl Charte {
     /// A message's audit trail, verified.
     pub async fn audit(&self, actor: &Actor, message_id: &str) -> AppResult<AuditView> {
         let view = self.get_message(actor, message_id).await?;
-        let records = self.store.audit(message_id).await?;
+        let mut records = self.store.audit(message_id).await?;
+        // In order of events; within one commit the message-wide record comes first.
+        records.sort_by(|a, b| {
+            (
+                a.entry.at,
+                a.chain != crate::domain::audit::MESSAGE_CHAIN,
+                &a.chain,
+                a.seq,
+            )
+                .cmp(&(
+                    b.entry.at,
+                    b.chain != crate::domain::audit::MESSAGE_CHAIN,
+                    &b.chain,
+                    b.seq,
+                ))
+        });
         let verification = crate::domain::audit::verify(&records).into();
         // People outside the sending authority see only their own schools' part of the trail.
         let full = matches!(

@@ -242,7 +242,11 @@ pub struct VerificationView {
     pub valid: bool,
     /// Records checked.
     pub records: usize,
-    /// First broken record.
+    /// Chains checked (the message's, one per school).
+    pub chains: usize,
+    /// Chain of the first broken record (`message` or a UAI).
+    pub first_invalid_chain: Option<String>,
+    /// Position of the first broken record in its chain.
     pub first_invalid_seq: Option<u64>,
     /// Verdict in French.
     pub detail: String,
@@ -253,6 +257,8 @@ impl From<Verification> for VerificationView {
         Self {
             valid: v.valid,
             records: v.records,
+            chains: v.chains,
+            first_invalid_chain: v.first_invalid_chain,
             first_invalid_seq: v.first_invalid_seq,
             detail: v.detail,
         }

@@ -1,8 +1,21 @@
 //! The append-only audit trail of a message, chained by hash so tampering shows.
+//!
+//! A message has one chain for what concerns it as a whole (submission, versions, withdrawal) and
+//! one chain per school for that school's review: decisions of different schools are
+//! independent, so they never wait on each other, while each school's history stays one
+//! unbroken chain.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+
+/// The chain of message-wide events (records about no school in particular).
+pub const MESSAGE_CHAIN: &str = "message";
+
+/// The chain an entry belongs to: its school's, or the message's.
+pub fn chain_of(entry: &AuditEntry) -> &str {
+    entry.uai.as_deref().unwrap_or(MESSAGE_CHAIN)
+}
 
 /// The hash that precedes the first record of every chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -38,7 +51,9 @@ pub struct AuditEntry {
 pub struct AuditRecord {
     /// The message the trail belongs to.
     pub message_id: String,
-    /// Position in the trail, from 1.
+    /// The chain: `message`, or the UAI of the school whose review it concerns.
+    pub chain: String,
+    /// Position in its chain, from 1.
     pub seq: u64,
     /// The entry.
     #[serde(flatten)]
@@ -67,26 +82,34 @@ impl Default for ChainHead {
     }
 }
 
-fn record_hash(message_id: &str, seq: u64, entry: &AuditEntry, prev_hash: &str) -> String {
+fn record_hash(
+    message_id: &str,
+    chain: &str,
+    seq: u64,
+    entry: &AuditEntry,
+    prev_hash: &str,
+) -> String {
     // serde_json writes struct fields in declaration order, which makes this encoding canonical.
-    let body = serde_json::to_vec(&(message_id, seq, entry, prev_hash)).unwrap_or_default();
+    let body = serde_json::to_vec(&(message_id, chain, seq, entry, prev_hash)).unwrap_or_default();
     hex::encode(Sha256::digest(&body))
 }
 
 impl ChainHead {
-    /// Appends entries after this head, returning the chained records and the new head.
+    /// Appends entries to `chain` after this head, returning the chained records and the new head.
     pub fn extend(
         &self,
         message_id: &str,
+        chain: &str,
         entries: Vec<AuditEntry>,
     ) -> (Vec<AuditRecord>, ChainHead) {
         let mut head = self.clone();
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
             let seq = head.seq + 1;
-            let hash = record_hash(message_id, seq, &entry, &head.hash);
+            let hash = record_hash(message_id, chain, seq, &entry, &head.hash);
             out.push(AuditRecord {
                 message_id: message_id.to_owned(),
+                chain: chain.to_owned(),
                 seq,
                 entry,
                 prev_hash: head.hash.clone(),
@@ -98,58 +121,81 @@ impl ChainHead {
     }
 }
 
-/// The result of checking a chain.
+/// The result of checking a message's chains.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Verification {
-    /// Whether every record is intact and linked to the previous one.
+    /// Whether every record is intact and linked to the previous one of its chain.
     pub valid: bool,
     /// How many records were checked.
     pub records: usize,
-    /// The first record found altered or out of place.
+    /// How many chains (the message's, and one per school).
+    pub chains: usize,
+    /// The chain of the first record found altered or out of place.
+    pub first_invalid_chain: Option<String>,
+    /// That record's position in its chain.
     pub first_invalid_seq: Option<u64>,
     /// The verdict in French.
     pub detail: String,
 }
 
-/// Checks that every record's hash matches its content and links to the previous one.
+/// Checks that every record's hash matches its content and links to the previous one of its chain.
 pub fn verify(records: &[AuditRecord]) -> Verification {
-    let mut head = ChainHead::default();
+    let mut chains: std::collections::BTreeMap<&str, Vec<&AuditRecord>> =
+        std::collections::BTreeMap::new();
     for r in records {
-        let expected_seq = head.seq + 1;
-        let broken = if r.seq != expected_seq {
-            Some(format!(
-                "l'enregistrement n° {expected_seq} manque ou est déplacé"
-            ))
-        } else if r.prev_hash != head.hash {
-            Some(format!(
-                "l'enregistrement n° {} ne suit pas le précédent",
-                r.seq
-            ))
-        } else if record_hash(&r.message_id, r.seq, &r.entry, &r.prev_hash) != r.hash {
-            Some(format!("l'enregistrement n° {} a été modifié", r.seq))
-        } else {
-            None
-        };
-        if let Some(why) = broken {
-            return Verification {
-                valid: false,
-                records: records.len(),
-                first_invalid_seq: Some(expected_seq),
-                detail: format!("Journal altéré : {why}."),
+        chains.entry(r.chain.as_str()).or_default().push(r);
+    }
+    for (chain, mut list) in chains.clone() {
+        list.sort_by_key(|r| r.seq);
+        let mut head = ChainHead::default();
+        for r in list {
+            let expected_seq = head.seq + 1;
+            let broken = if r.seq != expected_seq {
+                Some(format!(
+                    "l'enregistrement n° {expected_seq} manque ou est déplacé"
+                ))
+            } else if r.prev_hash != head.hash {
+                Some(format!(
+                    "l'enregistrement n° {} ne suit pas le précédent",
+                    r.seq
+                ))
+            } else if record_hash(&r.message_id, &r.chain, r.seq, &r.entry, &r.prev_hash) != r.hash
+            {
+                Some(format!("l'enregistrement n° {} a été modifié", r.seq))
+            } else {
+                None
+            };
+            if let Some(why) = broken {
+                let whose = if chain == MESSAGE_CHAIN {
+                    "de la communication".to_owned()
+                } else {
+                    format!("de l'établissement {chain}")
+                };
+                return Verification {
+                    valid: false,
+                    records: records.len(),
+                    chains: chains.len(),
+                    first_invalid_chain: Some(chain.to_owned()),
+                    first_invalid_seq: Some(expected_seq),
+                    detail: format!("Journal altéré : dans la chaîne {whose}, {why}."),
+                };
+            }
+            head = ChainHead {
+                seq: r.seq,
+                hash: r.hash.clone(),
             };
         }
-        head = ChainHead {
-            seq: r.seq,
-            hash: r.hash.clone(),
-        };
     }
     Verification {
         valid: true,
         records: records.len(),
+        chains: chains.len(),
+        first_invalid_chain: None,
         first_invalid_seq: None,
         detail: format!(
-            "Journal intègre : {} enregistrement(s) chaînés vérifiés.",
-            records.len()
+            "Journal intègre : {} enregistrement(s) vérifiés dans {} chaîne(s).",
+            records.len(),
+            chains.len()
         ),
     }
 }
@@ -176,9 +222,12 @@ mod tests {
 
     #[test]
     fn an_intact_chain_verifies_and_extends() {
-        let (first, head) =
-            ChainHead::default().extend("m", vec![entry("submitted"), entry("approved")]);
-        let (more, _) = head.extend("m", vec![entry("withdrawn")]);
+        let (first, head) = ChainHead::default().extend(
+            "m",
+            "0301674G",
+            vec![entry("submitted"), entry("approved")],
+        );
+        let (more, _) = head.extend("m", "0301674G", vec![entry("withdrawn")]);
         let all: Vec<_> = first.into_iter().chain(more).collect();
         assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert!(verify(&all).valid);
@@ -188,6 +237,7 @@ mod tests {
     fn an_altered_motive_a_removed_record_or_a_forged_hash_is_detected() {
         let (records, _) = ChainHead::default().extend(
             "m",
+            "0301674G",
             vec![
                 entry("submitted"),
                 entry("rectification_requested"),
@@ -205,9 +255,30 @@ mod tests {
 
         let mut forged = records.clone();
         forged[1].entry.action = "approved".into();
-        forged[1].hash = record_hash("m", 2, &forged[1].entry, &forged[1].prev_hash);
+        forged[1].hash = record_hash("m", "0301674G", 2, &forged[1].entry, &forged[1].prev_hash);
         // Re-hashing one record breaks the link to the next one.
         assert_eq!(verify(&forged).first_invalid_seq, Some(3));
         assert!(!verify(&forged).valid);
+    }
+
+    #[test]
+    fn chains_are_checked_independently_and_the_broken_one_is_named() {
+        let (message, _) =
+            ChainHead::default().extend("m", MESSAGE_CHAIN, vec![entry("submitted")]);
+        let (a, _) = ChainHead::default().extend("m", "0570054Z", vec![entry("approved")]);
+        let (mut b, _) =
+            ChainHead::default().extend("m", "0670080Y", vec![entry("rectification_requested")]);
+        let intact: Vec<_> = message.iter().chain(&a).chain(&b).cloned().collect();
+        let v = verify(&intact);
+        assert!(v.valid && v.chains == 3, "{v:?}");
+        b[0].entry.motive = Some("changé".into());
+        let tampered: Vec<_> = message.into_iter().chain(a).chain(b).collect();
+        let v = verify(&tampered);
+        assert_eq!(v.first_invalid_chain.as_deref(), Some("0670080Y"));
+        assert!(
+            v.detail.contains("l'établissement 0670080Y"),
+            "{}",
+            v.detail
+        );
     }
 }

@@ -34,11 +34,11 @@ const AUTHORITY_MESSAGES: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("authority_messages");
 const DISPUTES: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("disputes");
 const DEADLINES: TableDefinition<(i128, &str), ()> = TableDefinition::new("deadlines");
-const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit");
-const AUDIT_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_heads");
+/// (message, chain, seq) → record; a range over (message, chain) is one chain in order.
+const AUDIT: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("audit_chains");
+const AUDIT_HEADS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("audit_chain_heads");
 /// (message, school or "" for message-wide records, seq): the per-school index of the trail.
-const AUDIT_BY_SCHOOL: TableDefinition<(&str, &str, u64), ()> =
-    TableDefinition::new("audit_by_school");
+
 const OUTBOX: TableDefinition<(i128, &str), &[u8]> = TableDefinition::new("outbox");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 const SCHOOLS: TableDefinition<&str, &[u8]> = TableDefinition::new("schools");
@@ -111,7 +111,6 @@ impl EmbeddedStore {
             txn.open_table(DEADLINES).map_err(other)?;
             txn.open_table(AUDIT).map_err(other)?;
             txn.open_table(AUDIT_HEADS).map_err(other)?;
-            txn.open_table(AUDIT_BY_SCHOOL).map_err(other)?;
             txn.open_table(OUTBOX).map_err(other)?;
             txn.open_table(IDEMPOTENCY).map_err(other)?;
             txn.open_table(SCHOOLS).map_err(other)?;
@@ -175,7 +174,11 @@ impl EmbeddedStore {
         {
             let mut t = txn.open_table(AUDIT).map_err(other)?;
             t.insert(
-                (record.message_id.as_str(), record.seq),
+                (
+                    record.message_id.as_str(),
+                    record.chain.as_str(),
+                    record.seq,
+                ),
                 encode(record)?.as_slice(),
             )
             .map_err(other)?;
@@ -276,38 +279,44 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                 .map_err(other)?;
         }
 
-        if let Some(first) = c.audit.first() {
+        if !c.audit.is_empty() {
             let mut heads = txn.open_table(AUDIT_HEADS).map_err(other)?;
             let mut audit = txn.open_table(AUDIT).map_err(other)?;
-            let head: ChainHead = heads
-                .get(first.message_id.as_str())
-                .map_err(other)?
-                .map(|v| decode(v.value()))
-                .transpose()?
-                .unwrap_or_default();
-            if first.seq != head.seq + 1 || first.prev_hash != head.hash {
-                return Err(StoreError::Conflict(
-                    "le journal d'audit a avancé entre-temps".into(),
-                ));
-            }
-            let mut by_school = txn.open_table(AUDIT_BY_SCHOOL).map_err(other)?;
+            // Records arrive grouped by chain; each group must extend its chain's stored head.
+            let mut expected: Option<ChainHead> = None;
+            let mut current_chain: Option<(&str, &str)> = None;
             for rec in &c.audit {
-                let school = rec.entry.uai.as_deref().unwrap_or("");
-                by_school
-                    .insert((rec.message_id.as_str(), school, rec.seq), ())
-                    .map_err(other)?;
+                let key = (rec.message_id.as_str(), rec.chain.as_str());
+                if current_chain != Some(key) {
+                    let stored: ChainHead = heads
+                        .get(key)
+                        .map_err(other)?
+                        .map(|v| decode(v.value()))
+                        .transpose()?
+                        .unwrap_or_default();
+                    expected = Some(stored);
+                    current_chain = Some(key);
+                }
+                let head = expected.take().unwrap_or_default();
+                if rec.seq != head.seq + 1 || rec.prev_hash != head.hash {
+                    return Err(StoreError::Conflict(
+                        "le journal d'audit a avancé entre-temps".into(),
+                    ));
+                }
                 audit
-                    .insert((rec.message_id.as_str(), rec.seq), encode(rec)?.as_slice())
+                    .insert(
+                        (rec.message_id.as_str(), rec.chain.as_str(), rec.seq),
+                        encode(rec)?.as_slice(),
+                    )
                     .map_err(other)?;
-            }
-            if let Some(last) = c.audit.last() {
-                let head = ChainHead {
-                    seq: last.seq,
-                    hash: last.hash.clone(),
+                let next = ChainHead {
+                    seq: rec.seq,
+                    hash: rec.hash.clone(),
                 };
                 heads
-                    .insert(first.message_id.as_str(), encode(&head)?.as_slice())
+                    .insert(key, encode(&next)?.as_slice())
                     .map_err(other)?;
+                expected = Some(next);
             }
         }
 
@@ -467,31 +476,32 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn audit_head(&self, message_id: &str) -> StoreResult<ChainHead> {
-        let key = message_id.to_owned();
-        self.blocking(move |db| Ok(Self::get_json(db, AUDIT_HEADS, &key)?.unwrap_or_default()))
-            .await
+    async fn audit_head(&self, message_id: &str, chain: &str) -> StoreResult<ChainHead> {
+        let (key, chain) = (message_id.to_owned(), chain.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let t = txn.open_table(AUDIT_HEADS).map_err(other)?;
+            let found = t.get((key.as_str(), chain.as_str())).map_err(other)?;
+            Ok(found
+                .map(|v| decode(v.value()))
+                .transpose()?
+                .unwrap_or_default())
+        })
+        .await
     }
 
     async fn audit_of_school(&self, message_id: &str, uai: &str) -> StoreResult<Vec<AuditRecord>> {
         let (key, uai) = (message_id.to_owned(), uai.to_owned());
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(other)?;
-            let idx = txn.open_table(AUDIT_BY_SCHOOL).map_err(other)?;
-            let audit = txn.open_table(AUDIT).map_err(other)?;
-            let mut seqs = Vec::new();
-            for school in ["", uai.as_str()] {
-                for row in idx
-                    .range((key.as_str(), school, 0)..=(key.as_str(), school, u64::MAX))
+            let t = txn.open_table(AUDIT).map_err(other)?;
+            let mut out = Vec::new();
+            for chain in [crate::domain::audit::MESSAGE_CHAIN, uai.as_str()] {
+                for row in t
+                    .range((key.as_str(), chain, 0)..=(key.as_str(), chain, u64::MAX))
                     .map_err(other)?
                 {
-                    seqs.push(row.map_err(other)?.0.value().2);
-                }
-            }
-            seqs.sort_unstable();
-            let mut out = Vec::with_capacity(seqs.len());
-            for seq in seqs {
-                if let Some(v) = audit.get((key.as_str(), seq)).map_err(other)? {
+                    let (_, v) = row.map_err(other)?;
                     out.push(decode(v.value())?);
                 }
             }
@@ -507,7 +517,7 @@ impl Store for EmbeddedStore {
             let t = txn.open_table(AUDIT).map_err(other)?;
             let mut out = Vec::new();
             for row in t
-                .range((key.as_str(), 0)..=(key.as_str(), u64::MAX))
+                .range((key.as_str(), "", 0)..=(key.as_str(), "\u{10FFFF}", u64::MAX))
                 .map_err(other)?
             {
                 let (_, v) = row.map_err(other)?;

@@ -50,7 +50,8 @@ pub struct IdempotencyRecord {
 ///
 /// Each message and review carries the revision it was read at; the store refuses the whole
 /// commit if any stored revision differs (a new record has revision 0 and must not exist),
-/// and writes each with its revision bumped. Audit records must extend the stored chain head.
+/// and writes each with its revision bumped. Audit records must extend the stored head of
+/// their chain (one message's chains, each in order).
 /// Index entries (deadlines, disputes, per-school and per-authority lists) are derived by the
 /// adapter from the records themselves, so they can never disagree with them.
 #[derive(Debug, Default, Clone)]
@@ -230,8 +231,8 @@ pub trait Store: Send + Sync + 'static {
     /// Open disputes of one arbitrator (`None`: every arbitrator).
     async fn open_disputes(&self, arbitrator: Option<&ArbitratorRef>) -> StoreResult<Vec<Review>>;
 
-    /// The last link of a message's audit chain.
-    async fn audit_head(&self, message_id: &str) -> StoreResult<ChainHead>;
+    /// The last link of one of a message's audit chains (`message`, or a school's UAI).
+    async fn audit_head(&self, message_id: &str, chain: &str) -> StoreResult<ChainHead>;
     /// A message's audit trail, in order.
     async fn audit(&self, message_id: &str) -> StoreResult<Vec<AuditRecord>>;
     /// The records of one school's part of a message's trail, with the message-wide ones, in order

@@ -179,6 +179,20 @@ impl RedisStore {
         }
     }
 
+    async fn chains(&self, message_id: &str, chains: &[&str]) -> StoreResult<Vec<AuditRecord>> {
+        let mut out = Vec::new();
+        for chain in chains {
+            let key = self.k(&["audit", message_id, chain]);
+            let raws: Vec<String> = self
+                .run(|mut c| async move { c.lrange(key, 0, -1).await })
+                .await?;
+            for r in raws {
+                out.push(parse(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Redis's own clock.
     pub async fn server_time(&self) -> StoreResult<OffsetDateTime> {
         let (s, us): (i64, i64) = self
@@ -278,37 +292,45 @@ impl RedisStore {
                 push(&mut checks, &["NOTBEFORE", &ms(d.expires_at).to_string()]);
             }
         }
-        if let (Some(first), Some(last)) = (c.audit.first(), c.audit.last()) {
-            let head_key = self.k(&["audit_head", &first.message_id]);
-            push(
-                &mut checks,
-                &[
-                    "HEAD",
-                    &head_key,
-                    &(first.seq - 1).to_string(),
-                    &first.prev_hash,
-                ],
-            );
-            for rec in &c.audit {
-                let record = json(rec)?;
-                let school = rec.entry.uai.as_deref().unwrap_or("_");
+        // Records arrive grouped by chain: the first of each group is checked against the chain's
+        // stored head, every record is appended, and the head moves to the group's last record.
+        let mut previous: Option<&AuditRecord> = None;
+        for rec in &c.audit {
+            let head_key = self.k(&["audit_head", &rec.message_id, &rec.chain]);
+            let starts_chain =
+                previous.is_none_or(|p| p.chain != rec.chain || p.message_id != rec.message_id);
+            if starts_chain {
                 push(
-                    &mut writes,
+                    &mut checks,
                     &[
-                        "RPUSH",
-                        &self.k(&["audit_school", &rec.message_id, school]),
-                        &record,
+                        "HEAD",
+                        &head_key,
+                        &(rec.seq - 1).to_string(),
+                        &rec.prev_hash,
                     ],
                 );
                 push(
                     &mut writes,
-                    &["RPUSH", &self.k(&["audit", &rec.message_id]), &record],
+                    &[
+                        "SADD",
+                        &self.k(&["audit_chains", &rec.message_id]),
+                        &rec.chain,
+                    ],
                 );
             }
             push(
                 &mut writes,
-                &["SET", &head_key, &format!("{}:{}", last.seq, last.hash)],
+                &[
+                    "RPUSH",
+                    &self.k(&["audit", &rec.message_id, &rec.chain]),
+                    &json(rec)?,
+                ],
             );
+            push(
+                &mut writes,
+                &["SET", &head_key, &format!("{}:{}", rec.seq, rec.hash)],
+            );
+            previous = Some(rec);
         }
         for e in &c.outbox {
             // Email ids are deterministic for once-only emails (reminders): a second one is refused.
@@ -426,8 +448,8 @@ impl Store for RedisStore {
         Ok(out)
     }
 
-    async fn audit_head(&self, message_id: &str) -> StoreResult<ChainHead> {
-        let key = self.k(&["audit_head", message_id]);
+    async fn audit_head(&self, message_id: &str, chain: &str) -> StoreResult<ChainHead> {
+        let key = self.k(&["audit_head", message_id, chain]);
         let raw: Option<String> = self.run(|mut c| async move { c.get(key).await }).await?;
         match raw.as_deref().and_then(|s| s.split_once(':')) {
             None => Ok(ChainHead::default()),
@@ -441,31 +463,21 @@ impl Store for RedisStore {
     }
 
     async fn audit_of_school(&self, message_id: &str, uai: &str) -> StoreResult<Vec<AuditRecord>> {
-        let mut out: Vec<AuditRecord> = Vec::new();
-        for school in ["_", uai] {
-            let key = self.k(&["audit_school", message_id, school]);
-            let raws: Vec<String> = self
-                .run(|mut c| async move { c.lrange(key, 0, -1).await })
-                .await?;
-            for r in raws {
-                out.push(parse(&r)?);
-            }
-        }
-        out.sort_by_key(|r| r.seq);
-        Ok(out)
+        self.chains(message_id, &[crate::domain::audit::MESSAGE_CHAIN, uai])
+            .await
     }
 
     async fn audit(&self, message_id: &str) -> StoreResult<Vec<AuditRecord>> {
-        let key = self.k(&["audit", message_id]);
-        let raws: Vec<String> = self
-            .run(|mut c| async move { c.lrange(key, 0, -1).await })
-            .await?;
-        raws.iter().map(|s| parse(s)).collect()
+        let chains: Vec<String> = self.members(self.k(&["audit_chains", message_id])).await?;
+        let chains: Vec<&str> = chains.iter().map(String::as_str).collect();
+        self.chains(message_id, &chains).await
     }
 
     async fn due_reviews(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<String>> {
         let key = self.k(&["deadlines"]);
         let max = ms(now);
+        // Redis takes a signed 64-bit count.
+        let limit = limit.min(i64::MAX as usize);
         self.run(|mut c| async move {
             redis::cmd("ZRANGE")
                 .arg(key)

@@ -718,10 +718,16 @@ async fn tampering_with_a_stored_audit_record_is_detected() {
     )
     .await;
 
-    let mut records = app.charte.store.audit(&id).await.unwrap();
+    let records = app.charte.store.audit(&id).await.unwrap();
     assert_eq!(records.len(), 2);
-    records[1].entry.motive = Some("Aucune objection.".into());
-    app.tamper(&records[1]).await;
+    // The head's rectification request is rewritten to look like no objection.
+    let mut forged = records
+        .iter()
+        .find(|r| r.entry.action == "rectification_requested")
+        .unwrap()
+        .clone();
+    forged.entry.motive = Some("Aucune objection.".into());
+    app.tamper(&forged).await;
 
     let audit = app
         .get(
@@ -730,7 +736,11 @@ async fn tampering_with_a_stored_audit_record_is_detected() {
         )
         .await;
     assert_eq!(audit.body["verification"]["valid"], false);
-    assert_eq!(audit.body["verification"]["first_invalid_seq"], 2);
+    assert_eq!(
+        audit.body["verification"]["first_invalid_chain"],
+        LYCEE_FABERT
+    );
+    assert_eq!(audit.body["verification"]["first_invalid_seq"], 1);
     assert!(
         audit.body["verification"]["detail"]
             .as_str()
