@@ -37,8 +37,6 @@ const DEADLINES: TableDefinition<(i128, &str), ()> = TableDefinition::new("deadl
 /// (message, chain, seq) → record; a range over (message, chain) is one chain in order.
 const AUDIT: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("audit_chains");
 const AUDIT_HEADS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("audit_chain_heads");
-/// (message, school or "" for message-wide records, seq): the per-school index of the trail.
-
 const OUTBOX: TableDefinition<(i128, &str), &[u8]> = TableDefinition::new("outbox");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 const SCHOOLS: TableDefinition<&str, &[u8]> = TableDefinition::new("schools");
