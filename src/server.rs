@@ -245,6 +245,7 @@ pub async fn start_with_mail(
         charte: charte.clone(),
         verifier,
         frame_ancestors: Arc::new(frame_ancestors),
+        metrics: Arc::new(crate::http::metrics::Metrics::default()),
     });
     let mut http_rx = rx.clone();
     let http = tokio::spawn(async move {
@@ -288,6 +289,7 @@ pub fn charte(
         calendar: Arc::new(calendar),
         wake: Arc::new(Notify::new()),
         widget_url,
+        tacit_approvals: Default::default(),
     })
 }
 

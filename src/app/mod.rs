@@ -101,6 +101,8 @@ pub struct Charte {
     pub wake: Arc<Notify>,
     /// Where heads answer (put in emails).
     pub widget_url: String,
+    /// Tacit approvals recorded by this instance (exported as a metric).
+    pub tacit_approvals: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn b64(s: &str) -> String {
@@ -1485,6 +1487,8 @@ impl Charte {
                 .await?
             {
                 tracing::info!(message = %message_id, accords_tacites = n, "accord tacite acquis");
+                self.tacit_approvals
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                 return Ok(n);
             }
             // Someone else moved: re-read; reviews they approved are skipped next time round.

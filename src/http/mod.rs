@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 pub mod widget;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// Origins allowed to embed the widget (CSP `frame-ancestors`).
     pub frame_ancestors: Arc<Vec<String>>,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 struct BearerAuth;
@@ -94,6 +97,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::retry_dead_letter))
         .routes(routes!(routes::healthz))
         .routes(routes!(routes::readyz))
+        .routes(routes!(metrics::metrics))
         .split_for_parts()
 }
 
@@ -116,6 +120,8 @@ pub fn router(state: AppState) -> Router {
         "/openapi.json",
         axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec) }),
     )
+    // Route-level, so the matched route template (not the raw path) labels the metrics.
+    .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
     .merge(widget::router(&state.frame_ancestors))
     .with_state(state)
     .merge(docs)
@@ -128,6 +134,8 @@ pub fn router(state: AppState) -> Router {
         let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
         // Only method and path: never the query string or headers, which may carry tokens.
         tracing::info_span!("requete", method = %req.method(), path = %req.uri().path(), request_id = %id)
-    }))
+    })
+    // One line per answered request, with its status and latency, at the level operators keep.
+    .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)))
     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

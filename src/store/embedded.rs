@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redb::{
     Database, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
-    TableDefinition,
+    ReadableTableMetadata, TableDefinition,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -540,6 +540,20 @@ impl Store for EmbeddedStore {
                 out.push(k.value().1.to_owned());
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn deadline_counts(&self, until: OffsetDateTime) -> StoreResult<(u64, u64)> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let t = txn.open_table(DEADLINES).map_err(other)?;
+            let all = t.len().map_err(other)?;
+            let due = t
+                .range(..=(nanos(until), "\u{10FFFF}"))
+                .map_err(other)?
+                .count() as u64;
+            Ok((all, due))
         })
         .await
     }

@@ -493,6 +493,17 @@ impl Store for RedisStore {
         .await
     }
 
+    async fn deadline_counts(&self, until: OffsetDateTime) -> StoreResult<(u64, u64)> {
+        let key = self.k(&["deadlines"]);
+        let max = ms(until);
+        self.run(|mut c| async move {
+            let all: u64 = c.zcard(&key).await?;
+            let due: u64 = c.zcount(&key, "-inf", max).await?;
+            Ok((all, due))
+        })
+        .await
+    }
+
     async fn next_deadline(&self) -> StoreResult<Option<OffsetDateTime>> {
         let key = self.k(&["deadlines"]);
         let first: Vec<(String, f64)> = self

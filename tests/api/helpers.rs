@@ -331,5 +331,6 @@ fn empty_charte() -> Charte {
         calendar: Arc::new(Calendar::default()),
         wake: Arc::new(tokio::sync::Notify::new()),
         widget_url: String::new(),
+        tacit_approvals: Default::default(),
     }
 }

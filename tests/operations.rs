@@ -1,0 +1,292 @@
+//! Operating the real binary: metrics, JSON logs without secrets, and SIGTERM under load losing
+//! no acknowledged request.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn charte(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_charte"));
+    c.args(args);
+    c
+}
+
+fn token(dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["token", "--data-dir", dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = charte(&all).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: std::path::PathBuf,
+}
+
+fn serve(dir: &Path) -> Server {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.join(format!("serve-{port}.log"));
+    let child = charte(&[
+        "serve",
+        "--dev",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--log-format",
+        "json",
+    ])
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&log).unwrap())
+    .spawn()
+    .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "charte serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, base, log }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn message(i: usize) -> Value {
+    json!({
+        "title": format!("Information n° {i} : horaires du car"),
+        "body": format!("<p>Corps confidentiel numéro {i}.</p>"),
+        "kind": "one_off",
+        "audience": ["families"],
+        "targets": ["0570054Z", "0670080Y"],
+        "publish_at": "2030-01-06T08:00:00+01:00",
+        "display_until": "2030-02-06T08:00:00+01:00"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_load_loses_no_acknowledged_request_and_logs_hold_no_secret() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut server = serve(dir.path());
+    let agent = token(
+        dir.path(),
+        &[
+            "--role",
+            "authority_agent",
+            "--authority",
+            "region-grand-est",
+        ],
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    // Eight clients submit messages as fast as they can; SIGTERM arrives in the middle.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u16, Option<String>)>();
+    let mut clients = Vec::new();
+    for c in 0..8 {
+        let (http, base, agent, tx) =
+            (http.clone(), server.base.clone(), agent.clone(), tx.clone());
+        clients.push(tokio::spawn(async move {
+            for i in 0..200 {
+                let res = http
+                    .post(format!("{base}/v1/messages"))
+                    .bearer_auth(&agent)
+                    .json(&message(c * 1000 + i))
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let body: Value = r.json().await.unwrap_or(Value::Null);
+                        let _ = tx.send((status, body["id"].as_str().map(str::to_owned)));
+                    }
+                    // Refused connections after the listener closed: never acknowledged.
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    drop(tx);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    sigterm(&server.child);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "graceful exit after SIGTERM: {exit:?}");
+
+    let mut acknowledged = Vec::new();
+    while let Some((status, id)) = rx.recv().await {
+        assert!(
+            status == 201 || status == 503,
+            "no other answer during shutdown: {status}"
+        );
+        if status == 201 {
+            acknowledged.push(id.expect("a created message has an id"));
+        }
+    }
+    assert!(
+        acknowledged.len() > 10,
+        "load really ran: {}",
+        acknowledged.len()
+    );
+
+    // The logs are JSON, carry request ids, and never the token or a message body.
+    let text = std::fs::read_to_string(&server.log).unwrap();
+    let mut with_request_id = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v.to_string().contains("request_id") {
+            with_request_id += 1;
+        }
+        assert!(!line.contains(&agent), "a token reached the logs");
+        assert!(
+            !line.contains("Corps confidentiel"),
+            "a message body reached the logs"
+        );
+    }
+    assert!(with_request_id > 0, "request ids in the logs");
+    assert!(text.contains("arrêt terminé"), "the shutdown completed");
+
+    // Restarted on the same data: every acknowledged submission is there.
+    let restarted = serve(dir.path());
+    for id in &acknowledged {
+        let res = http
+            .get(format!("{}/v1/messages/{id}", restarted.base))
+            .bearer_auth(&agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "acknowledged message {id} lost");
+    }
+    sigterm(&restarted.child);
+    let mut child = restarted.child;
+    assert!(child.wait().unwrap().success());
+    server.child = child;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_requests_per_route_and_the_workflow_figures() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut server = serve(dir.path());
+    let http = reqwest::Client::new();
+    let agent = token(
+        dir.path(),
+        &[
+            "--role",
+            "authority_agent",
+            "--authority",
+            "departement-moselle",
+        ],
+    );
+    let mut m = message(1);
+    m["targets"] = json!(["0570012D", "0570095U"]);
+    let res = http
+        .post(format!("{}/v1/messages", server.base))
+        .bearer_auth(&agent)
+        .json(&m)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let mut e = message(2);
+    e["targets"] = json!(["0570012D"]);
+    e["kind"] = json!("emergency");
+    e["publish_at"] = json!("2020-01-01T00:00:00Z");
+    e["emergency"] = json!({"category": "weather", "justification": "Routes verglacées, cars interdits par arrêté."});
+    let res = http
+        .post(format!("{}/v1/messages", server.base))
+        .bearer_auth(&agent)
+        .json(&e)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    let res = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = res.text().await.unwrap();
+    let has = |needle: &str| assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+    has(r#"charte_http_requests_total{method="POST",route="/v1/messages",status="201"} 2"#);
+    has(r#"charte_http_request_duration_seconds_count{method="POST",route="/v1/messages"} 2"#);
+    has("charte_reviews_pending 2");
+    has("charte_reviews_due_24h 0");
+    has(r#"charte_emergencies{authority="departement-moselle"} 1"#);
+    has(r#"charte_emergencies{authority="region-grand-est"} 0"#);
+    has("charte_disputes_waiting 0");
+    has("charte_emails_queued");
+    has("charte_tacit_approvals_total 0");
+    sigterm(&server.child);
+    assert!(server.child.wait().unwrap().success());
+}
+
+#[test]
+fn the_serve_log_names_where_it_listens() {
+    // A quick smoke test of start-up output in text format.
+    let dir = tempfile::TempDir::new().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = charte(&[
+        "serve",
+        "--dev",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("à l'écoute") {
+            break;
+        }
+    }
+    sigterm(&child);
+    let _ = child.wait();
+    assert!(seen.contains(&format!("127.0.0.1:{port}")), "{seen}");
+    assert!(seen.contains("MODE DÉVELOPPEMENT"), "{seen}");
+}
