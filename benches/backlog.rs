@@ -145,6 +145,7 @@ async fn main() {
         charte: charte.clone(),
         verifier: Arc::new(Verifier::dev(SECRET.to_vec())),
         frame_ancestors: Arc::new(vec![]),
+        metrics: Default::default(),
     });
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
