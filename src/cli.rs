@@ -75,6 +75,12 @@ enum Command {
         /// Dossier du stockage embarqué.
         #[arg(long, env = "CHARTE_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
+        /// URL Redis : importe dans le stockage Redis au lieu du stockage embarqué.
+        #[arg(long, env = "REDIS_URL")]
+        redis_url: Option<String>,
+        /// Préfixe des clés Redis.
+        #[arg(long, env = "CHARTE_REDIS_PREFIX", default_value = "charte")]
+        redis_prefix: String,
     },
     /// Affiche le document OpenAPI de l'API.
     Openapi,
@@ -169,7 +175,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", dev_token(&secret, &claims)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::ImportSchools { file, data_dir } => {
+        Command::ImportSchools {
+            file,
+            data_dir,
+            redis_url,
+            redis_prefix,
+        } => {
             init_logs("text");
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("lecture de {} : {e}", file.display()))?;
@@ -177,10 +188,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for e in &import.errors {
                 eprintln!("{} : {e}", file.display());
             }
-            let store = crate::store::embedded::EmbeddedStore::open(&data_dir)?;
             let n = runtime()?.block_on(async {
-                use crate::store::Store;
+                let store: Box<dyn crate::store::Store> = match &redis_url {
+                    Some(url) => Box::new(
+                        crate::store::redis::RedisStore::connect(url, &redis_prefix).await?,
+                    ),
+                    None => Box::new(crate::store::embedded::EmbeddedStore::open(&data_dir)?),
+                };
                 let n = store.put_schools(import.schools).await?;
+                // An imported directory replaces the demo: the service must not add demo schools to it.
                 store.set_meta("demo_loaded", "imported").await?;
                 anyhow::Ok(n)
             })?;

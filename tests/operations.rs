@@ -290,3 +290,42 @@ fn the_serve_log_names_where_it_listens() {
     assert!(seen.contains(&format!("127.0.0.1:{port}")), "{seen}");
     assert!(seen.contains("MODE DÉVELOPPEMENT"), "{seen}");
 }
+
+#[test]
+fn importing_an_annuaire_keeps_the_good_rows_and_reports_the_bad_ones_by_line() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let demo = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/demo/annuaire-demo.csv"
+    ))
+    .unwrap();
+    let mut lines: Vec<&str> = demo.lines().collect();
+    // Line 3 of the file gets a UAI with a wrong check letter.
+    let broken = lines[2].replacen("0", "9", 1);
+    lines[2] = &broken;
+    let csv = dir.path().join("annuaire.csv");
+    std::fs::write(&csv, lines.join("\n")).unwrap();
+    let out = charte(&[
+        "import-schools",
+        csv.to_str().unwrap(),
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let good = lines.len() - 2;
+    assert!(
+        stdout.contains(&format!(
+            "{good} établissement(s) importé(s), 1 ligne(s) rejetée(s)"
+        )),
+        "{stdout}"
+    );
+    assert!(stderr.to_lowercase().contains("ligne 3"), "{stderr}");
+}

@@ -439,3 +439,32 @@ async fn thousands_of_reviews_falling_due_together_are_tacitly_approved_once_des
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn the_annuaire_can_be_imported_into_redis() {
+    let redis = RedisServer::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_charte"))
+        .args([
+            "import-schools",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/demo/annuaire-demo.csv"),
+        ])
+        .args(["--redis-url", &redis.url(), "--redis-prefix", "import"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = RedisStore::connect(&redis.url(), "import").await.unwrap();
+    let expected = charte::demo::schools().schools.len();
+    assert_eq!(store.schools().await.unwrap().len(), expected);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("{expected} établissement(s) importé(s)"))
+    );
+    assert_eq!(
+        store.meta("demo_loaded").await.unwrap().as_deref(),
+        Some("imported")
+    );
+}
