@@ -329,6 +329,46 @@ impl Charte {
             .all(|r| stored.get(&r.id).copied().unwrap_or(0) == r.revision))
     }
 
+    /// Opens a school's review of `version` and writes the email that goes with it: the
+    /// exhaustive content to review, or, for an emergency, the copy of what was published.
+    fn open_for_school(
+        &self,
+        message: &Message,
+        version: &Version,
+        school: &School,
+        now: OffsetDateTime,
+        authority_name: &str,
+    ) -> AppResult<(Review, Option<OutboxEmail>)> {
+        let emergency = message.kind == MessageKind::Emergency;
+        let state = if emergency {
+            ReviewState::EmergencyPublished
+        } else {
+            ReviewState::Pending
+        };
+        let review = self.open_review(message, version, school, now, state)?;
+        let dept = Self::department(school)?;
+        let sref = SchoolRef {
+            name: &school.name,
+            uai: school.uai.as_str(),
+            department: &dept,
+        };
+        let to = Self::head_recipients(school);
+        let mail = if emergency {
+            notification::emergency_copy(message, &review, &sref, authority_name, to, now)
+        } else {
+            notification::review_request(
+                message,
+                &review,
+                &sref,
+                authority_name,
+                to,
+                &self.widget_url,
+                now,
+            )
+        };
+        Ok((review, mail.filter(|m| !m.to.is_empty())))
+    }
+
     fn open_review(
         &self,
         message: &Message,
@@ -623,40 +663,10 @@ impl Charte {
                 }
             }
         } else {
-            let state = if kind == MessageKind::Emergency {
-                ReviewState::EmergencyPublished
-            } else {
-                ReviewState::Pending
-            };
             for school in &schools {
-                let review = self.open_review(&message, &version, school, now, state)?;
-                let dept = Self::department(school)?;
-                let sref = SchoolRef {
-                    name: &school.name,
-                    uai: school.uai.as_str(),
-                    department: &dept,
-                };
-                let mail = if kind == MessageKind::Emergency {
-                    notification::emergency_copy(
-                        &message,
-                        &review,
-                        &sref,
-                        &authority_name,
-                        Self::head_recipients(school),
-                        now,
-                    )
-                } else {
-                    notification::review_request(
-                        &message,
-                        &review,
-                        &sref,
-                        &authority_name,
-                        Self::head_recipients(school),
-                        &self.widget_url,
-                        now,
-                    )
-                };
-                outbox.extend(mail.filter(|m| !m.to.is_empty()));
+                let (review, mail) =
+                    self.open_for_school(&message, &version, school, now, &authority_name)?;
+                outbox.extend(mail);
                 reviews.push(review);
             }
         }
@@ -821,26 +831,9 @@ impl Charte {
                 {
                     continue;
                 }
-                let review =
-                    self.open_review(&message, &version, &school, now, ReviewState::Pending)?;
-                let dept = Self::department(&school)?;
-                let sref = SchoolRef {
-                    name: &school.name,
-                    uai: school.uai.as_str(),
-                    department: &dept,
-                };
-                outbox.extend(
-                    notification::review_request(
-                        &message,
-                        &review,
-                        &sref,
-                        &authority_name,
-                        Self::head_recipients(&school),
-                        &self.widget_url,
-                        now,
-                    )
-                    .filter(|m| !m.to.is_empty()),
-                );
+                let (review, mail) =
+                    self.open_for_school(&message, &version, &school, now, &authority_name)?;
+                outbox.extend(mail);
                 entries.push(review_entry(
                     Some(actor),
                     now,
@@ -1558,26 +1551,9 @@ impl Charte {
             let mut reviews = Vec::new();
             let mut outbox = Vec::new();
             for school in &schools {
-                let review =
-                    self.open_review(&message, &version, school, now, ReviewState::Pending)?;
-                let dept = Self::department(school)?;
-                let sref = SchoolRef {
-                    name: &school.name,
-                    uai: school.uai.as_str(),
-                    department: &dept,
-                };
-                outbox.extend(
-                    notification::review_request(
-                        &message,
-                        &review,
-                        &sref,
-                        &authority_name,
-                        Self::head_recipients(school),
-                        &self.widget_url,
-                        now,
-                    )
-                    .filter(|m| !m.to.is_empty()),
-                );
+                let (review, mail) =
+                    self.open_for_school(&message, &version, school, now, &authority_name)?;
+                outbox.extend(mail);
                 entries.push(review_entry(
                     Some(actor),
                     now,
