@@ -25,4 +25,11 @@ if [ -f tests/browser/package-lock.json ]; then
 fi
 
 echo "== cargo test"
-cargo test --locked --all-features -- --test-threads=4
+log=$(mktemp)
+status=0
+cargo test --locked --all-features -- --test-threads=4 2>&1 | tee "$log" || status=$?
+# One closing line for the whole suite (cargo prints one per test binary, the last being doc-tests).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"

@@ -109,6 +109,7 @@ pub fn verifier(cfg: &ServeConfig) -> anyhow::Result<Verifier> {
             url: url.clone(),
             cache: tokio::sync::RwLock::new((jsonwebtoken::jwk::JwkSet { keys: vec![] }, None)),
             client: reqwest::Client::new(),
+            min_refetch: std::time::Duration::from_secs(30),
         }
     } else if !cfg.jwt_public_key.is_empty() {
         let pems = cfg

@@ -70,6 +70,8 @@ pub enum KeySource {
         cache: RwLock<(JwkSet, Option<Instant>)>,
         /// HTTP client.
         client: reqwest::Client,
+        /// Shortest pause between two fetches, so unknown `kid`s cannot hammer the provider.
+        min_refetch: Duration,
     },
 }
 
@@ -112,7 +114,13 @@ impl Verifier {
     }
 
     async fn jwks_key(&self, kid: Option<&str>) -> Result<DecodingKey, ApiError> {
-        let KeySource::Jwks { url, cache, client } = &self.keys else {
+        let KeySource::Jwks {
+            url,
+            cache,
+            client,
+            min_refetch,
+        } = &self.keys
+        else {
             return Err(ApiError::unauthorized("Aucune clé JWKS configurée."));
         };
         let find = |set: &JwkSet| -> Option<DecodingKey> {
@@ -132,11 +140,7 @@ impl Verifier {
             }
         }
         let mut guard = cache.write().await;
-        // Refetch at most every 30 s, so unknown `kid`s cannot hammer the identity provider.
-        if guard
-            .1
-            .is_none_or(|t| t.elapsed() > Duration::from_secs(30))
-        {
+        if guard.1.is_none_or(|t| t.elapsed() > *min_refetch) {
             match client.get(url).timeout(Duration::from_secs(5)).send().await {
                 Ok(res) => match res.json::<JwkSet>().await {
                     Ok(set) => *guard = (set, Some(Instant::now())),
