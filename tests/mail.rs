@@ -527,7 +527,7 @@ async fn a_withdrawal_is_announced_to_each_head() {
         let n = notices.iter().find(|r| to(r, head)).expect(head);
         assert!(
             n.text
-                .contains("Région Grand Est a retiré la communication")
+                .contains("« Région Grand Est » a retiré la communication")
         );
         assert!(n.text.contains("Motif : Ligne reportée à janvier."));
     }
