@@ -1967,6 +1967,64 @@ impl Charte {
         Ok(queued)
     }
 
+    /// Queues, for each dispute still waiting, one reminder to its arbitrator per day of waiting
+    /// (the charter makes arbitration urgent). Idempotent: each day's reminder has a fixed id.
+    pub async fn queue_dispute_reminders(&self) -> AppResult<usize> {
+        let now = self.now();
+        let mut queued = 0;
+        for review in self.store.open_disputes(None).await? {
+            let (Some(escalation), Some(arbitrator)) = (&review.escalation, &review.arbitrator)
+            else {
+                continue;
+            };
+            let day = (now - escalation.at).whole_days();
+            if day < 1 {
+                continue;
+            }
+            let id = notification::dispute_reminder_id(&review.id, day);
+            if self.store.mail_delivery(&id).await?.is_some() {
+                continue;
+            }
+            let Some(contact) = self.directory.arbitrator_contact(arbitrator) else {
+                continue;
+            };
+            let Some(message) = self.store.message(&review.message_id).await? else {
+                continue;
+            };
+            let school = self.school_or_placeholder(&review.uai).await?;
+            let dept = Self::department(&school)?;
+            let sref = SchoolRef {
+                name: &school.name,
+                uai: school.uai.as_str(),
+                department: &dept,
+            };
+            let Some(mail) = notification::dispute_reminder(
+                &message,
+                &review,
+                &sref,
+                &self.authority_name(&message.authority_id),
+                &contact.name,
+                vec![contact.email.to_string()],
+                day,
+                now,
+            ) else {
+                continue;
+            };
+            // Conditional on the review: a decision taken meanwhile cancels the reminder.
+            if self
+                .commit(Commit {
+                    reviews: vec![review],
+                    outbox: vec![mail],
+                    ..Default::default()
+                })
+                .await?
+            {
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
     /// Emails given up on after too many failures, for administrators.
     pub async fn dead_letters(
         &self,

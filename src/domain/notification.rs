@@ -41,6 +41,8 @@ pub enum EmailKind {
     CoproductionRequest,
     /// One business day before tacit approval, to a head who has not answered.
     Reminder,
+    /// Each day a dispute waits, to its arbitrator: the procedure is urgent.
+    DisputeReminder,
 }
 
 /// A complete email waiting in the outbox.
@@ -591,6 +593,60 @@ pub fn escalation(
         Some(review),
         now,
     ))
+}
+
+/// The id of a dispute's reminder on its `day`-th day of waiting: fixed, so each day's reminder
+/// is queued once whatever the number of replicas.
+pub fn dispute_reminder_id(review_id: &str, day: i64) -> String {
+    format!("rappel-arbitrage-{review_id}-j{day}")
+}
+
+/// The daily reminder to an arbitrator of a dispute still waiting, with both statements again.
+#[allow(clippy::too_many_arguments)]
+pub fn dispute_reminder(
+    message: &Message,
+    review: &Review,
+    school: &SchoolRef<'_>,
+    authority_name: &str,
+    arbitrator_name: &str,
+    to: Vec<String>,
+    day: i64,
+    now: OffsetDateTime,
+) -> Option<OutboxEmail> {
+    let version = message.version(review.version)?;
+    let depuis = if day == 1 {
+        "1 jour".to_owned()
+    } else {
+        format!("{day} jours")
+    };
+    let subject = format!(
+        "[Charte ENT] Rappel : arbitrage urgent en attente depuis {depuis} : {} / {}",
+        authority_name, school.name
+    );
+    let bodies = render(
+        "escalated",
+        &subject,
+        context! {
+            arbitre => arbitrator_name,
+            autorite => authority_name,
+            etablissement => school_ctx(school),
+            motif => review.rectification.as_ref().map(|s| s.text.as_str()).unwrap_or(""),
+            expose => review.escalation.as_ref().map(|s| s.text.as_str()).unwrap_or(""),
+            contenu => exhaustive_content(version, school.department),
+            depuis => depuis,
+        },
+    );
+    let mut email = new_email(
+        EmailKind::DisputeReminder,
+        to,
+        subject,
+        bodies,
+        message,
+        Some(review),
+        now,
+    );
+    email.id = dispute_reminder_id(&review.id, day);
+    Some(email)
 }
 
 /// The arbitrator's decision, to the authority and the head.

@@ -59,6 +59,13 @@ impl MailWorker {
                     Ok(n) => tracing::info!(rappels = n, "rappels mis en file"),
                     Err(e) => tracing::warn!(error = %e, "recherche des rappels interrompue"),
                 }
+                match self.charte.queue_dispute_reminders().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rappels = n, "rappels d'arbitrage mis en file"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "recherche des litiges en attente interrompue")
+                    }
+                }
             }
             let pause = match self.deliver_batch().await {
                 // A full batch suggests more are waiting: go on at once.

@@ -823,3 +823,80 @@ async fn an_emergency_cannot_be_scheduled_for_later() {
     assert_eq!(res.body["errors"][0]["field"], "publish_at");
     assert!(res.detail().contains("publiée immédiatement"));
 }
+
+#[tokio::test]
+async fn a_waiting_dispute_reminds_its_arbitrator_once_a_day_until_decided() {
+    let app = TestApp::spawn().await;
+    let m = app
+        .submit(&app.agent("region-grand-est"), one_off(&[LYCEE_FABERT]))
+        .await;
+    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    app.post(
+        &format!("/v1/reviews/{review}/rectification"),
+        &app.head(LYCEE_FABERT),
+        json!({"motive": "Contenu promotionnel sans lien avec la scolarité."}),
+    )
+    .await;
+    let res = app
+        .post(
+            &format!("/v1/reviews/{review}/escalate"),
+            &app.representative("region-grand-est"),
+            json!({"statement": "Information utile aux familles."}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let reminders = |mails: Vec<serde_json::Value>| {
+        mails
+            .into_iter()
+            .filter(|m| m["kind"] == "dispute_reminder")
+            .collect::<Vec<_>>()
+    };
+
+    // Not before a day has passed.
+    assert_eq!(app.charte.queue_dispute_reminders().await.unwrap(), 0);
+    app.clock.set(datetime!(2026-11-24 09:30 +01:00));
+    assert_eq!(app.charte.queue_dispute_reminders().await.unwrap(), 1);
+    // Asking again the same day (another replica, say) queues nothing more.
+    assert_eq!(app.charte.queue_dispute_reminders().await.unwrap(), 0);
+    let sent = reminders(app.outbox().await);
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0]["to"][0].as_str().unwrap().contains("ac-nancy-metz"),
+        "{}",
+        sent[0]["to"]
+    );
+    assert!(
+        sent[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("depuis 1 jour"),
+        "{}",
+        sent[0]["subject"]
+    );
+    assert!(
+        sent[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Contenu promotionnel")
+    );
+
+    app.clock.set(datetime!(2026-11-25 09:30 +01:00));
+    assert_eq!(app.charte.queue_dispute_reminders().await.unwrap(), 1);
+    assert!(
+        reminders(app.outbox().await)
+            .iter()
+            .any(|m| m["subject"].as_str().unwrap().contains("depuis 2 jours"))
+    );
+
+    let res = app
+        .post(
+            &format!("/v1/disputes/{review}/decision"),
+            &app.arbitrator("rectorat:12"),
+            json!({"decision": "uphold", "motive": "Le refus est fondé sur la neutralité."}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    app.clock.set(datetime!(2026-11-26 09:30 +01:00));
+    assert_eq!(app.charte.queue_dispute_reminders().await.unwrap(), 0);
+    assert_eq!(reminders(app.outbox().await).len(), 2);
+}
