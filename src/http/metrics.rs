@@ -56,7 +56,11 @@ pub struct Metrics {
     emergencies: Family<AuthorityLabels, Gauge>,
     disputes_waiting: Gauge,
     dispute_oldest_age: Gauge,
+    emergencies_counted: Mutex<Option<Instant>>,
 }
+
+/// Counting emergencies reads every message of every authority: at most this often.
+const EMERGENCIES_EVERY: Duration = Duration::from_secs(300);
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -78,6 +82,7 @@ impl Default for Metrics {
             emergencies: Family::default(),
             disputes_waiting: Gauge::default(),
             dispute_oldest_age: Gauge::default(),
+            emergencies_counted: Mutex::new(None),
             registry: Registry::default(),
         };
         registry.register(
@@ -169,7 +174,15 @@ impl Metrics {
             self.emails_sent.set(c.sent as i64);
             self.emails_dead.set(c.dead as i64);
         }
-        if let Ok(authorities) = charte.authorities(None).await {
+        let stale = self
+            .emergencies_counted
+            .lock()
+            .map(|t| t.is_none_or(|t| t.elapsed() >= EMERGENCIES_EVERY))
+            .unwrap_or(true);
+        if stale && let Ok(authorities) = charte.authorities(None).await {
+            if let Ok(mut t) = self.emergencies_counted.lock() {
+                *t = Some(Instant::now());
+            }
             for a in authorities {
                 self.emergencies
                     .get_or_create(&AuthorityLabels { authority: a.id })
