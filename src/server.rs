@@ -203,11 +203,6 @@ impl Running {
         }
     }
 
-    /// A receiver that turns true on shutdown.
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
-    }
-
     /// Asks the instance to stop (without waiting).
     pub fn request_stop(&self) {
         let _ = self.shutdown.send(true);
