@@ -648,7 +648,7 @@ impl Charte {
             .emergency
             .as_ref()
             .map(|e| format!("{} — {}", e.category.label(), e.justification));
-        let mut entries = vec![first];
+        let entries = vec![first];
 
         if purpose == Purpose::Evaluation {
             for code in &academies {
@@ -673,7 +673,6 @@ impl Charte {
         if kind == MessageKind::Emergency {
             tracing::warn!(authority = %authority_id, message = %message.id, "communication d'urgence publiée");
         }
-        entries.truncate(1);
         let (audit, _) = crate::domain::audit::ChainHead::default().extend(
             &message.id,
             crate::domain::audit::MESSAGE_CHAIN,
@@ -807,16 +806,16 @@ impl Charte {
             }];
             let mut changed = Vec::new();
             let mut outbox = Vec::new();
-            let dummy_dept =
-                Department::parse("75").map_err(|e| AppError::Internal(e.to_string()))?;
             for old in reviews
                 .iter()
                 .filter(|r| targets.contains(&r.uai) && r.state.is_open())
             {
+                let dept = Department::parse(&old.department)
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
                 let ctx = TransitionContext {
                     at: now,
                     deadline: None,
-                    department: &dummy_dept,
+                    department: &dept,
                 };
                 let next = transition(old.state, ReviewEvent::Supersede, ctx)?;
                 let mut r = old.clone();
@@ -1365,6 +1364,9 @@ impl Charte {
                 _ => {}
             }
             outbox.retain(|m: &OutboxEmail| !m.to.is_empty());
+            // What the store now holds: the response needs no second read.
+            let mut committed = r.clone();
+            committed.revision += 1;
             if self
                 .commit_chained(
                     &message.id,
@@ -1385,7 +1387,7 @@ impl Charte {
                 )
                 .await?
             {
-                return self.get_review(actor, review_id).await;
+                return self.present_review_detail(&message, &committed).await;
             }
             // Lost a race: loop to re-read; if the review itself moved, the transition now refuses with its new state.
         }

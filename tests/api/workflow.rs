@@ -221,7 +221,8 @@ async fn concurrent_decisions_on_one_review_have_exactly_one_winner() {
     let head = app.head(LYCEE_FABERT);
     let path = format!("/v1/reviews/{review}/approve");
     let calls = (0..12).map(|_| app.post(&path, &head, json!({})));
-    let results = futures_join_all(calls).await;
+    // Polled together, so the requests really race on the server.
+    let results = futures::future::join_all(calls).await;
     let ok = results
         .iter()
         .filter(|r| r.status == StatusCode::OK)
@@ -239,45 +240,6 @@ async fn concurrent_decisions_on_one_review_have_exactly_one_winner() {
         "{}",
         conflicts[0].detail()
     );
-}
-
-async fn futures_join_all<F: std::future::Future<Output = Res>>(
-    calls: impl Iterator<Item = F>,
-) -> Vec<Res> {
-    let mut set = Vec::new();
-    for c in calls {
-        set.push(c);
-    }
-    let mut out = Vec::new();
-    // Poll all together so they really race on the server.
-    let joined = futures_util_join(set).await;
-    out.extend(joined);
-    out
-}
-
-async fn futures_util_join<F: std::future::Future<Output = Res>>(futs: Vec<F>) -> Vec<Res> {
-    let handles: Vec<_> = futs.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<Res>> = (0..handles.len()).map(|_| None).collect();
-    let mut pending: Vec<_> = handles.into_iter().enumerate().collect();
-    std::future::poll_fn(|cx| {
-        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
-            std::task::Poll::Ready(r) => {
-                results[*i] = Some(r);
-                false
-            }
-            std::task::Poll::Pending => true,
-        });
-        if pending.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    results
-        .into_iter()
-        .map(|r| r.expect("every call finished"))
-        .collect()
 }
 
 #[tokio::test]
