@@ -146,6 +146,10 @@ async fn main() {
         verifier: Arc::new(Verifier::dev(SECRET.to_vec())),
         frame_ancestors: Arc::new(vec![]),
         metrics: Default::default(),
+        rate_limits: Arc::new(charte::http::rate_limit::RateLimits::new(
+            charte::http::rate_limit::RateSettings::unlimited(),
+        )),
+        metrics_here: true,
     });
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::config::ServeConfig;
 use crate::domain::calendar::{Calendar, CalendarMode, DeadlineQuery, Department};
@@ -101,8 +100,12 @@ pub fn main() -> ExitCode {
 fn init_logs(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    // Colours only on a terminal: a file or a log collector would keep the escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if format == "json" {
         let _ = builder.json().flatten_event(true).try_init();
@@ -130,8 +133,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             department,
             mode,
         } => {
-            let at = OffsetDateTime::parse(&submitted_at, &Rfc3339)
-                .map_err(|_| anyhow::anyhow!("--submitted-at « {submitted_at} » n'est pas une date RFC 3339 (ex. 2025-04-16T10:00:00+02:00)"))?;
+            let at = crate::domain::calendar::parse_instant(&submitted_at)
+                .map_err(|e| anyhow::anyhow!("--submitted-at : {e}"))?;
             let dept = Department::parse(&department)?;
             let d = Calendar::new(mode).deadline(DeadlineQuery {
                 submitted_at: at,

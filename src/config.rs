@@ -11,6 +11,24 @@ pub struct ServeConfig {
     /// Address to listen on.
     #[arg(long, env = "CHARTE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Separate address serving `/metrics` (then not served on --listen), e.g. 0.0.0.0:9090.
+    #[arg(long, env = "CHARTE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Requests per second allowed per caller (token subject); 0 turns the limit off.
+    #[arg(long, env = "CHARTE_RATE_PER_SUBJECT", default_value_t = 100)]
+    pub rate_per_subject: u32,
+    /// Burst allowed per caller above that rate.
+    #[arg(long, env = "CHARTE_BURST_PER_SUBJECT", default_value_t = 300)]
+    pub burst_per_subject: u32,
+    /// Requests per second allowed per client address; 0 turns the limit off.
+    #[arg(long, env = "CHARTE_RATE_PER_ADDRESS", default_value_t = 300)]
+    pub rate_per_address: u32,
+    /// Burst allowed per client address above that rate.
+    #[arg(long, env = "CHARTE_BURST_PER_ADDRESS", default_value_t = 600)]
+    pub burst_per_address: u32,
+    /// Longest token lifetime accepted, in seconds (`exp` further ahead is refused).
+    #[arg(long, env = "CHARTE_JWT_MAX_LIFETIME_SECS", default_value_t = 86_400)]
+    pub jwt_max_lifetime_secs: u64,
     /// Folder of the embedded store (used when no Redis URL is given).
     #[arg(long, env = "CHARTE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -50,13 +68,9 @@ pub struct ServeConfig {
     /// Do not count school-holiday days in review periods (needs --school-holidays).
     #[arg(long, env = "CHARTE_SUSPEND_IN_SCHOOL_HOLIDAYS")]
     pub suspend_in_school_holidays: bool,
-    /// Address of the review widget, put in emails to heads.
-    #[arg(
-        long,
-        env = "CHARTE_WIDGET_URL",
-        default_value = "http://127.0.0.1:8080/widget/"
-    )]
-    pub widget_url: String,
+    /// Address of the review widget, put in emails to heads (default: `http://<--listen>/widget/`).
+    #[arg(long, env = "CHARTE_WIDGET_URL")]
+    pub widget_url: Option<String>,
     /// Origins allowed to embed the widget in a frame (the ENT), comma-separated; none by default.
     #[arg(long, env = "CHARTE_WIDGET_FRAME_ANCESTORS", value_delimiter = ',')]
     pub widget_frame_ancestors: Vec<String>,
@@ -92,4 +106,25 @@ pub struct ServeConfig {
     /// Longest wait between two attempts, in seconds.
     #[arg(long, env = "CHARTE_MAIL_RETRY_MAX_SECS", default_value_t = 3600)]
     pub mail_retry_max_secs: u64,
+}
+
+impl ServeConfig {
+    /// The widget's address for emails: as configured, or on the address the service listens on.
+    pub fn widget_url(&self) -> String {
+        match &self.widget_url {
+            Some(url) => url.clone(),
+            None => {
+                let ip = self.listen.ip();
+                // 0.0.0.0 is where to listen, not where to browse.
+                let host = if ip.is_unspecified() {
+                    "localhost".to_owned()
+                } else if ip.is_ipv6() {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
+                format!("http://{host}:{}/widget/", self.listen.port())
+            }
+        }
+    }
 }

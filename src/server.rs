@@ -13,6 +13,7 @@ use crate::config::ServeConfig;
 use crate::domain::calendar::{Calendar, SchoolHolidays};
 use crate::domain::directory::Directory;
 use crate::http::auth::{KeySource, Verifier, load_pem_keys};
+use crate::http::rate_limit::{Rate, RateLimits, RateSettings};
 use crate::http::{AppState, router};
 use crate::store::Store;
 use crate::store::embedded::EmbeddedStore;
@@ -35,8 +36,30 @@ pub fn dev_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
         let bytes: [u8; 32] = rand::thread_rng().r#gen();
         hex::encode(bytes)
     };
-    std::fs::write(&path, &secret).with_context(|| format!("écriture de {}", path.display()))?;
+    write_private(&path, secret.as_bytes())
+        .with_context(|| format!("écriture de {}", path.display()))?;
     Ok(secret.into_bytes())
+}
+
+/// Writes a file only its owner can read (mode 0600 on Unix), created so from the start.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        // A file that existed before keeps its mode through open(): tighten it too.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        let mut file = file;
+        file.write_all(contents)
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(path)?.write_all(contents)
+    }
 }
 
 /// Loads the demo schools into the store if it has never been loaded.
@@ -97,7 +120,8 @@ pub fn verifier(cfg: &ServeConfig) -> anyhow::Result<Verifier> {
         tracing::warn!(
             "MODE DÉVELOPPEMENT : jetons HS256 signés par le secret local acceptés (charte token). À ne jamais utiliser en production."
         );
-        return Ok(Verifier::dev(dev_secret(&cfg.data_dir)?));
+        return Ok(Verifier::dev(dev_secret(&cfg.data_dir)?)
+            .with_max_lifetime(std::time::Duration::from_secs(cfg.jwt_max_lifetime_secs)));
     }
     let algorithm = match cfg.jwt_algorithm.to_ascii_uppercase().as_str() {
         "RS256" => Algorithm::RS256,
@@ -131,12 +155,10 @@ pub fn verifier(cfg: &ServeConfig) -> anyhow::Result<Verifier> {
             "--jwt-issuer (CHARTE_JWT_ISSUER) est obligatoire avec des clés publiques"
         ),
     };
-    Ok(Verifier::new(
-        algorithm,
-        issuer,
-        cfg.jwt_audience.clone(),
-        keys,
-    ))
+    Ok(
+        Verifier::new(algorithm, issuer, cfg.jwt_audience.clone(), keys)
+            .with_max_lifetime(std::time::Duration::from_secs(cfg.jwt_max_lifetime_secs)),
+    )
 }
 
 /// Builds the calendar from configuration.
@@ -216,6 +238,27 @@ impl Running {
     }
 }
 
+/// HTTP settings beyond the listener.
+pub struct HttpOptions {
+    /// Origins allowed to frame the widget.
+    pub frame_ancestors: Vec<String>,
+    /// Request quotas.
+    pub rate_limits: RateSettings,
+    /// A listener of its own for `/metrics` (then not served on the API's).
+    pub metrics_listener: Option<tokio::net::TcpListener>,
+}
+
+impl HttpOptions {
+    /// The widget's framing origins, default quotas, metrics with the API.
+    pub fn new(frame_ancestors: Vec<String>) -> Self {
+        Self {
+            frame_ancestors,
+            rate_limits: RateSettings::default(),
+            metrics_listener: None,
+        }
+    }
+}
+
 /// Starts the HTTP server and the scheduler on an already bound listener, without sending
 /// emails: they stay in the outbox (see [`start_with_mail`]).
 pub async fn start(
@@ -224,7 +267,14 @@ pub async fn start(
     verifier: Arc<Verifier>,
     frame_ancestors: Vec<String>,
 ) -> anyhow::Result<Running> {
-    start_with_mail(listener, charte, verifier, frame_ancestors, None).await
+    start_with(
+        listener,
+        charte,
+        verifier,
+        HttpOptions::new(frame_ancestors),
+        None,
+    )
+    .await
 }
 
 /// Starts the HTTP server, the scheduler and, given settings, the outbox worker.
@@ -235,26 +285,65 @@ pub async fn start_with_mail(
     frame_ancestors: Vec<String>,
     mail: Option<crate::mail::MailSettings>,
 ) -> anyhow::Result<Running> {
-    let addr = listener.local_addr()?;
-    let (tx, rx) = watch::channel(false);
-    let app = router(AppState {
-        charte: charte.clone(),
+    start_with(
+        listener,
+        charte,
         verifier,
-        frame_ancestors: Arc::new(frame_ancestors),
-        metrics: Arc::new(crate::http::metrics::Metrics::default()),
-    });
-    let mut http_rx = rx.clone();
-    let http = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_rx.wait_for(|stop| *stop).await;
-            })
-            .await;
+        HttpOptions::new(frame_ancestors),
+        mail,
+    )
+    .await
+}
+
+/// Serves `app` on `listener` until `stop` turns true, with each connection's address known.
+fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let result = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await;
         if let Err(e) = result {
             tracing::error!(error = %e, "serveur HTTP arrêté sur erreur");
         }
-    });
-    let mut tasks = vec![http];
+    })
+}
+
+/// Starts the HTTP server(s), the scheduler and, given settings, the outbox worker.
+pub async fn start_with(
+    listener: tokio::net::TcpListener,
+    charte: Arc<Charte>,
+    verifier: Arc<Verifier>,
+    options: HttpOptions,
+    mail: Option<crate::mail::MailSettings>,
+) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (tx, rx) = watch::channel(false);
+    let state = AppState {
+        charte: charte.clone(),
+        verifier,
+        frame_ancestors: Arc::new(options.frame_ancestors),
+        metrics: Arc::new(crate::http::metrics::Metrics::default()),
+        rate_limits: Arc::new(RateLimits::new(options.rate_limits)),
+        metrics_here: options.metrics_listener.is_none(),
+    };
+    let mut tasks = vec![];
+    if let Some(metrics_listener) = options.metrics_listener {
+        tracing::info!(adresse = %metrics_listener.local_addr()?, "métriques servies sur leur propre adresse");
+        tasks.push(serve_until(
+            metrics_listener,
+            crate::http::metrics_router(state.clone()),
+            rx.clone(),
+        ));
+    }
+    tasks.push(serve_until(listener, router(state), rx.clone()));
     if let Some(settings) = mail {
         let (worker, description) =
             crate::mail::worker::spawn(charte.clone(), settings, rx.clone())?;
@@ -308,16 +397,32 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         clock,
         directory(&cfg)?,
         calendar(&cfg)?,
-        cfg.widget_url.clone(),
+        cfg.widget_url(),
     );
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("impossible d'écouter sur {}", cfg.listen))?;
-    let running = start_with_mail(
+    let metrics_listener = match cfg.metrics_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("impossible d'écouter sur {a} (métriques)"))?,
+        ),
+        None => None,
+    };
+    let options = HttpOptions {
+        frame_ancestors: cfg.widget_frame_ancestors.clone(),
+        rate_limits: RateSettings {
+            per_subject: Rate::new(cfg.rate_per_subject, cfg.burst_per_subject),
+            per_address: Rate::new(cfg.rate_per_address, cfg.burst_per_address),
+        },
+        metrics_listener,
+    };
+    let running = start_with(
         listener,
         charte,
         verifier,
-        cfg.widget_frame_ancestors.clone(),
+        options,
         Some(crate::mail::MailSettings::from_config(&cfg)),
     )
     .await?;

@@ -49,6 +49,11 @@ fn serve(dir: &Path) -> Server {
         &format!("127.0.0.1:{port}"),
         "--log-format",
         "json",
+        // These tests load the service on purpose; quotas have their own tests.
+        "--rate-per-subject",
+        "0",
+        "--rate-per-address",
+        "0",
     ])
     .stdout(Stdio::null())
     .stderr(std::fs::File::create(&log).unwrap())

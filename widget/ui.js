@@ -82,11 +82,15 @@ const DATE_TIME = new Intl.DateTimeFormat('fr-FR', {
 });
 const TIME = new Intl.DateTimeFormat('fr-FR', { timeStyle: 'medium', timeZone: 'Europe/Paris' });
 
-/** « 23 novembre 2026 à 09:00 » (Paris time, where the schools are). */
+/** « 23 novembre 2026 à 09:00 », « 1er décembre 2026 à 08:00 » (Paris time, where the schools are). */
 export function dateTime(iso) {
   if (!iso) return '';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : DATE_TIME.format(d);
+  if (Number.isNaN(d.getTime())) return iso;
+  // French writes the first of the month as an ordinal; Intl prints a bare « 1 ».
+  return DATE_TIME.formatToParts(d)
+    .map((p) => (p.type === 'day' && p.value === '1' ? '1er' : p.value))
+    .join('');
 }
 
 /** « 09:00:12 ». */

@@ -63,6 +63,48 @@ pub struct NewVersion {
     pub change_note: Option<String>,
 }
 
+/// A new version's draft: what the authority omitted keeps the current version's value.
+fn over_current(current: &Version, draft: Draft) -> Draft {
+    let audience = current
+        .audience
+        .iter()
+        .map(|a| match a {
+            crate::domain::message::AudienceMember::Families => "families".to_owned(),
+            crate::domain::message::AudienceMember::Pupils => "pupils".to_owned(),
+        })
+        .collect();
+    Draft {
+        title: draft.title.or_else(|| Some(current.title.clone())),
+        body: draft.body.or_else(|| Some(current.body_html.clone())),
+        audience: draft.audience.or(Some(audience)),
+        publish_at: draft
+            .publish_at
+            .or_else(|| Some(crate::domain::message::rfc3339(current.publish_at))),
+        display_until: draft
+            .display_until
+            .or_else(|| Some(crate::domain::message::rfc3339(current.display_until))),
+    }
+}
+
+/// Why a dispute ended, in French (`None` while it waits).
+fn dispute_closed_reason(state: ReviewState) -> Option<String> {
+    let reason = match state {
+        ReviewState::InArbitration => return None,
+        ReviewState::Authorised => "publication autorisée par l'autorité d'arbitrage",
+        ReviewState::Upheld => "refus confirmé par l'autorité d'arbitrage",
+        ReviewState::Superseded => {
+            "clos sans décision : la collectivité a soumis une nouvelle version"
+        }
+        ReviewState::Withdrawn => "clos sans décision : la collectivité a retiré la communication",
+        ReviewState::Pending
+        | ReviewState::Approved
+        | ReviewState::TacitlyApproved
+        | ReviewState::RectificationRequested
+        | ReviewState::EmergencyPublished => "clos",
+    };
+    Some(reason.to_owned())
+}
+
 /// An arbitrator's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArbitrationDecision {
@@ -369,6 +411,41 @@ impl Charte {
         Ok((review, mail.filter(|m| !m.to.is_empty())))
     }
 
+    /// The display-window rule of the charter, against each school's fresh review deadline.
+    fn check_window(
+        &self,
+        kind: MessageKind,
+        content: &mut crate::domain::message::ValidContent,
+        schools: &[School],
+        now: OffsetDateTime,
+    ) -> AppResult<Vec<Violation>> {
+        let Some(days) = kind.review_days() else {
+            return Ok(vec![]);
+        };
+        let mut computed = Vec::with_capacity(schools.len());
+        for school in schools {
+            let dept = Self::department(school)?;
+            let zone = zone_for_academie(&school.academie_name);
+            let d = self.calendar.deadline(DeadlineQuery {
+                submitted_at: now,
+                business_days: days,
+                department: &dept,
+                zone: zone.as_ref(),
+            });
+            computed.push((school, dept, d));
+        }
+        let refs: Vec<_> = computed
+            .iter()
+            .map(|(s, dept, d)| crate::domain::message::SchoolDeadline {
+                uai: s.uai.as_str(),
+                name: &s.name,
+                department: dept,
+                deadline: d,
+            })
+            .collect();
+        Ok(crate::domain::message::check_display_window(content, &refs))
+    }
+
     fn open_review(
         &self,
         message: &Message,
@@ -475,7 +552,7 @@ impl Charte {
         let mut schools = Vec::new();
         for (i, code) in raw.iter().enumerate() {
             let field = format!("targets[{i}]");
-            let uai = match Uai::parse(code) {
+            let uai = match Uai::parse_exact(code) {
                 Ok(u) => u,
                 Err(e) => {
                     violations.push(Violation::new(field, e.to_string()));
@@ -534,7 +611,7 @@ impl Charte {
 
         let now = self.now();
         let mut violations = Vec::new();
-        let kind = match sub.kind.as_deref().map(str::trim) {
+        let kind = match sub.kind.as_deref() {
             None | Some("") => {
                 violations.push(Violation::new(
                     "kind",
@@ -553,8 +630,8 @@ impl Charte {
                 parsed
             }
         };
-        let purpose = match sub.purpose.as_deref().map(str::trim) {
-            None | Some("") | Some("information") => Purpose::Information,
+        let purpose = match sub.purpose.as_deref() {
+            None | Some("information") => Purpose::Information,
             Some("evaluation") => Purpose::Evaluation,
             Some(p) => {
                 violations.push(Violation::new(
@@ -608,6 +685,10 @@ impl Charte {
             }
             Err(e) => return Err(e),
         };
+        let mut content = content;
+        if let (Some(k), Some(c)) = (kind, content.as_mut()) {
+            violations.extend(self.check_window(k, c, &schools, now)?);
+        }
         let (Some(kind), Some(content), true) = (kind, content, violations.is_empty()) else {
             return Err(AppError::Invalid(violations));
         };
@@ -742,7 +823,15 @@ impl Charte {
                 ));
             }
             let now = self.now();
-            let content = validate_content(&nv.draft, now).map_err(AppError::Invalid)?;
+            let current_version = message.current_version();
+            let draft = over_current(current_version, nv.draft.clone());
+            let mut content = validate_content(&draft, now).map_err(AppError::Invalid)?;
+            if content.hash() == current_version.hash {
+                return Err(AppError::invalid(
+                    "$",
+                    "La nouvelle version est identique à la version en vigueur (même empreinte) : elle relancerait le délai d'examen sans rien à examiner. Modifiez le titre, le corps, le public ou les dates.",
+                ));
+            }
             let reviews = self.store.reviews_of_message(message_id).await?;
             let current = current_reviews(&reviews);
             let coproduced: BTreeSet<String> = message
@@ -766,7 +855,7 @@ impl Charte {
                     let mut out = Vec::new();
                     let mut v = Vec::new();
                     for (i, raw) in list.iter().enumerate() {
-                        match Uai::parse(raw) {
+                        match Uai::parse_exact(raw) {
                             Ok(u) if message.targets.contains(&u) => out.push(u),
                             Ok(u) => v.push(Violation::new(format!("targets[{i}]"), format!("L'établissement {u} n'est pas destinataire de cette communication."))),
                             Err(e) => v.push(Violation::new(format!("targets[{i}]"), e.to_string())),
@@ -785,13 +874,17 @@ impl Charte {
                     "Tous les établissements ont déjà approuvé une version : indiquez dans `targets` ceux qui doivent examiner la nouvelle.".into(),
                 ));
             }
+            let mut schools = Vec::with_capacity(targets.len());
+            for uai in &targets {
+                schools.push(self.school_or_placeholder(uai).await?);
+            }
+            let window = self.check_window(message.kind, &mut content, &schools, now)?;
+            if !window.is_empty() {
+                return Err(AppError::Invalid(window));
+            }
             let number = message.current_version().number + 1;
-            let note = nv
-                .change_note
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned);
+            let note = crate::domain::optional_note("change_note", nv.change_note.as_deref())
+                .map_err(|v| AppError::Invalid(vec![v]))?;
             let version = Self::new_version(number, content, actor, now, note);
             let mut message = message;
             message.versions.push(version.clone());
@@ -821,10 +914,44 @@ impl Charte {
                 let mut r = old.clone();
                 r.state = next;
                 entries.push(review_entry(Some(actor), now, "superseded", &r, None));
+                if old.state == ReviewState::InArbitration
+                    && let Some(arb) = &old.arbitrator
+                {
+                    // The new version answers the dispute: the arbitrator has nothing left to decide.
+                    let reason = format!(
+                        "la collectivité a soumis une version {number} de la communication, qui sera examinée à nouveau par le chef d'établissement."
+                    );
+                    entries.push(review_entry(
+                        Some(actor),
+                        now,
+                        "dispute_closed",
+                        &r,
+                        Some(&reason),
+                    ));
+                    let school = self.school_or_placeholder(&old.uai).await?;
+                    let sref = SchoolRef {
+                        name: &school.name,
+                        uai: school.uai.as_str(),
+                        department: &dept,
+                    };
+                    let to = self
+                        .directory
+                        .arbitrator_contact(arb)
+                        .map(|c| vec![c.email.to_string()])
+                        .unwrap_or_default();
+                    outbox.extend(notification::dispute_closed(
+                        &message,
+                        &r,
+                        &sref,
+                        &authority_name,
+                        &reason,
+                        to,
+                        now,
+                    ));
+                }
                 changed.push(r);
             }
-            for uai in &targets {
-                let school = self.school_or_placeholder(uai).await?;
+            for school in schools {
                 if message.purpose == Purpose::Evaluation
                     && !coproduced.contains(&school.academie_code)
                 {
@@ -876,16 +1003,13 @@ impl Charte {
             if let Some(w) = &message.withdrawn {
                 return Err(AppError::Conflict(format!(
                     "La communication a déjà été retirée le {} par {}.",
-                    crate::domain::message::rfc3339(w.at),
+                    crate::domain::calendar::instant_in_words(w.at, &Department::paris()),
                     w.by
                 )));
             }
             let now = self.now();
-            let motive = motive
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned);
+            let motive = crate::domain::optional_note("motive", motive.as_deref())
+                .map_err(|v| AppError::Invalid(vec![v]))?;
             message.withdrawn = Some(Withdrawal {
                 at: now,
                 by: actor.name.clone(),
@@ -1106,7 +1230,9 @@ impl Charte {
     /// Reviews visible to the actor: a head's inbox, soonest deadline first.
     pub async fn list_reviews(&self, actor: &Actor, q: &ListQuery) -> AppResult<ReviewPage> {
         let filter_uai = match q.uai.as_deref() {
-            Some(u) => Some(Uai::parse(u).map_err(|e| AppError::invalid("uai", e.to_string()))?),
+            Some(u) => {
+                Some(Uai::parse_exact(u).map_err(|e| AppError::invalid("uai", e.to_string()))?)
+            }
             None => None,
         };
         let reviews: Vec<Review> = match actor.role {
@@ -1532,7 +1658,7 @@ impl Charte {
             {
                 return Err(AppError::Conflict(format!(
                     "L'académie {academie} a déjà co-validé cette communication le {} ({}).",
-                    crate::domain::message::rfc3339(c.at),
+                    crate::domain::calendar::instant_in_words(c.at, &Department::paris()),
                     c.by
                 )));
             }
@@ -1589,17 +1715,34 @@ impl Charte {
 
     /// Open disputes for the arbitrator, oldest first.
     pub async fn disputes(&self, actor: &Actor, q: &ListQuery) -> AppResult<DisputePage> {
-        let reviews = match actor.role {
-            Role::Arbitrator => self.store.open_disputes(actor.arbitrator.as_ref()).await?,
-            Role::Admin => self.store.open_disputes(None).await?,
-            Role::AuthorityAgent | Role::AuthorityRepresentative => self
-                .store
-                .open_disputes(None)
-                .await?
+        let closed = match q.state.as_deref().map(str::trim) {
+            None | Some("") | Some("open") => false,
+            Some("closed") => true,
+            Some(other) => {
+                return Err(AppError::invalid(
+                    "state",
+                    format!(
+                        "État de litige inconnu « {other} » : open (en attente d'arbitrage) ou closed (décidé ou clos)."
+                    ),
+                ));
+            }
+        };
+        let arbitrator = match actor.role {
+            Role::Arbitrator => actor.arbitrator.as_ref(),
+            Role::Admin | Role::AuthorityAgent | Role::AuthorityRepresentative => None,
+            _ => return Err(AppError::Forbidden("Les litiges ne sont visibles que des autorités d'arbitrage et des collectivités concernées.".into())),
+        };
+        let reviews = if closed {
+            self.store.closed_disputes(arbitrator).await?
+        } else {
+            self.store.open_disputes(arbitrator).await?
+        };
+        let reviews: Vec<Review> = match actor.role {
+            Role::AuthorityAgent | Role::AuthorityRepresentative => reviews
                 .into_iter()
                 .filter(|r| actor.authority.as_deref() == Some(&r.authority_id))
                 .collect(),
-            _ => return Err(AppError::Forbidden("Les litiges ne sont visibles que des autorités d'arbitrage et des collectivités concernées.".into())),
+            _ => reviews,
         };
         let now = self.now();
         let mut keyed = Vec::new();
@@ -1617,6 +1760,7 @@ impl Charte {
                 key,
                 DisputeView {
                     id: r.id.clone(),
+                    closed_reason: dispute_closed_reason(r.state),
                     age_days: age.whole_days(),
                     age_hours: age.whole_hours(),
                     authority_name: self.authority_name(&message.authority_id),
@@ -1631,7 +1775,7 @@ impl Charte {
 
     /// What a school displays now: for each message, the newest publishable version, within its window.
     pub async fn feed(&self, actor: &Actor, uai: &str) -> AppResult<Feed> {
-        let uai = Uai::parse(uai).map_err(|e| AppError::invalid("uai", e.to_string()))?;
+        let uai = Uai::parse_exact(uai).map_err(|e| AppError::invalid("uai", e.to_string()))?;
         let allowed = match actor.role {
             Role::Ent | Role::Head => actor.uais.contains(&uai),
             Role::Admin => true,
@@ -1748,7 +1892,7 @@ impl Charte {
                 None
             }
         };
-        let school = match uai.map(Uai::parse) {
+        let school = match uai.map(Uai::parse_exact) {
             Some(Ok(u)) => match self.store.school(&u).await? {
                 Some(s) => Some(s),
                 None => {
@@ -1773,15 +1917,22 @@ impl Charte {
         };
         let at = match submitted_at {
             None => Some(self.now()),
-            Some(s) => {
-                match OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
-                    Ok(t) => Some(t),
-                    Err(_) => {
-                        v.push(Violation::new("submitted_at", format!("« {s} » n'est pas une date RFC 3339 (ex. 2026-11-23T10:00:00+01:00 ; encodez « + » en %2B dans l'URL).")));
-                        None
-                    }
+            Some(s) => match crate::domain::calendar::parse_instant(s) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    let hint = if matches!(e, crate::domain::calendar::InstantError::Unreadable(_))
+                    {
+                        " (encodez « + » en %2B dans l'URL)"
+                    } else {
+                        ""
+                    };
+                    v.push(Violation::new(
+                        "submitted_at",
+                        crate::domain::message::capitalise(&format!("{e}{hint}.")),
+                    ));
+                    None
                 }
-            }
+            },
         };
         let (Some(days), Some(school), Some(at)) = (days, school, at) else {
             return Err(AppError::Invalid(v));
@@ -1811,20 +1962,46 @@ impl Charte {
         academie: Option<&str>,
         school_type: Option<&str>,
     ) -> AppResult<SchoolPage> {
+        let mut v = Vec::new();
+        let uai = match q.uai.as_deref() {
+            Some(u) => Uai::parse_exact(u)
+                .map_err(|e| v.push(Violation::new("uai", e.to_string())))
+                .ok(),
+            None => None,
+        };
+        let department = match department {
+            Some(d) => Department::parse(d)
+                .map_err(|e| {
+                    v.push(Violation::new(
+                        "department",
+                        crate::domain::message::capitalise(&format!("{e}.")),
+                    ))
+                })
+                .ok(),
+            None => None,
+        };
+        if let Some(t) = school_type
+            && !["ecole", "college", "lycee", "other"].contains(&t)
+        {
+            v.push(Violation::new(
+                "type",
+                format!("Type d'établissement inconnu « {t} » : ecole, college, lycee ou other."),
+            ));
+        }
+        if !v.is_empty() {
+            return Err(AppError::Invalid(v));
+        }
         let all = self.store.schools().await?;
         let keyed = all
             .into_iter()
             .filter(|s| {
                 department
-                    .is_none_or(|d| s.department == d.trim_start_matches('0') || s.department == d)
+                    .as_ref()
+                    .is_none_or(|d| Department::parse(&s.department).is_ok_and(|own| &own == d))
             })
             .filter(|s| academie.is_none_or(|a| s.academie_code == a))
             .filter(|s| school_type.is_none_or(|t| present::school_type(s) == t))
-            .filter(|s| {
-                q.uai
-                    .as_deref()
-                    .is_none_or(|u| s.uai.as_str().eq_ignore_ascii_case(u))
-            })
+            .filter(|s| uai.as_ref().is_none_or(|u| &s.uai == u))
             .map(|s| (s.uai.as_str().to_owned(), present::school_view(&s)))
             .collect();
         let (items, next_cursor) = paginate(keyed, q)?;
@@ -1833,6 +2010,14 @@ impl Charte {
 
     /// The directory's authorities, with their count of emergencies.
     pub async fn authorities(&self, kind: Option<&str>) -> AppResult<Vec<AuthorityView>> {
+        if let Some(k) = kind
+            && !["region", "departement", "commune"].contains(&k)
+        {
+            return Err(AppError::invalid(
+                "kind",
+                format!("Type de collectivité inconnu « {k} » : region, departement ou commune."),
+            ));
+        }
         let mut out = Vec::new();
         for a in &self.directory.authorities {
             let k = present::authority_kind(a);

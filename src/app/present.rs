@@ -145,8 +145,8 @@ fn version_text(v: &Version) -> String {
     format!(
         "Titre : {}\nPublication : {}\nFin d'affichage : {}\n\n{}\n",
         v.title,
-        rfc3339(v.publish_at),
-        rfc3339(v.display_until),
+        crate::domain::calendar::instant_in_words(v.publish_at, &Department::paris()),
+        crate::domain::calendar::instant_in_words(v.display_until, &Department::paris()),
         content::to_plain_text(&v.body_html)
     )
 }

@@ -265,11 +265,13 @@ impl From<Verification> for VerificationView {
     }
 }
 
-/// A dispute awaiting arbitration, with both statements.
+/// A dispute (waiting or ended), with both statements.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DisputeView {
     /// The dispute's id (the review's).
     pub id: String,
+    /// Why the dispute ended, in French; absent while it waits for arbitration.
+    pub closed_reason: Option<String>,
     /// Days since escalation.
     pub age_days: i64,
     /// Hours since escalation.

@@ -92,7 +92,10 @@ pub struct SanitisedBody {
 
 /// Assainit un corps de message HTML selon la liste blanche et signale ce qui a été retiré.
 pub fn sanitise_body(raw: &str) -> SanitisedBody {
-    let mut html = clean_once(raw);
+    // Invisible controls can make what a head reads differ from what families see (a bidi
+    // override reorders text; a zero-width space hides a word from screening): they go.
+    let visible: String = raw.chars().filter(|c| !is_invisible_format(*c)).collect();
+    let mut html = clean_once(&visible);
     // The head of school approves exactly what families see, so the output
     // must be a fixed point: re-sanitising the approved HTML must not alter it
     // (html5ever may re-nest e.g. table rows left bare by a stripped <tfoot>).
@@ -113,6 +116,47 @@ pub fn sanitise_body(raw: &str) -> SanitisedBody {
         removed,
     }
 }
+
+/// Longest change note, withdrawal motive or emergency justification, in characters.
+pub const NOTE_MAX_CHARS: usize = 2_000;
+
+/// Bidirectional overrides and isolates, and zero-width characters: invisible, yet they change
+/// how text reads or hide words.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// Why a title is not plain text, in French, or `None` when it is.
+pub fn plain_text_problem(text: &str) -> Option<&'static str> {
+    if text.chars().any(char::is_control) {
+        return Some(
+            "Le titre ne peut contenir ni retour à la ligne ni caractère de contrôle : écrivez-le sur une seule ligne.",
+        );
+    }
+    if text.chars().any(is_invisible_format) {
+        return Some(
+            "Le titre contient des caractères invisibles (contrôle de sens d'écriture ou espace de largeur nulle) : retirez-les.",
+        );
+    }
+    if MARKUP.is_match(text) {
+        return Some(
+            "Le titre est du texte simple : retirez les balises (<…>) ; la mise en forme se fait dans le corps.",
+        );
+    }
+    None
+}
+
+static MARKUP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"<\s*[/!?]?[A-Za-z]|&(#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);").expect("regex valide")
+});
 
 static JAVASCRIPT_TEXT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)(javascript):").expect("regex valide"));

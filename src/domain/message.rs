@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::domain::Violation;
-use crate::domain::calendar::CalendarMode;
+use crate::domain::calendar::{self, CalendarMode};
 use crate::domain::content;
 use crate::domain::directory::ArbitratorRef;
 use crate::domain::review::ReviewState;
@@ -406,26 +406,21 @@ fn parse_instant(
     raw: Option<&str>,
     out: &mut Vec<Violation>,
 ) -> Option<OffsetDateTime> {
-    match raw.map(str::trim) {
-        None | Some("") => {
-            out.push(Violation::new(
-                field,
-                "Date obligatoire (RFC 3339 avec fuseau, par exemple 2026-11-23T08:00:00+01:00).",
-            ));
+    match calendar::parse_instant(raw.unwrap_or("")) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            out.push(Violation::new(field, capitalise(&format!("{e}."))));
             None
         }
-        Some(s) => match OffsetDateTime::parse(s, &Rfc3339) {
-            Ok(t) => Some(t),
-            Err(_) => {
-                out.push(Violation::new(
-                    field,
-                    format!(
-                        "« {s} » n'est pas une date RFC 3339 : écrivez par exemple 2026-11-23T08:00:00+01:00."
-                    ),
-                ));
-                None
-            }
-        },
+    }
+}
+
+/// French sentences start with a capital; domain errors are written to follow a field name.
+pub fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -448,13 +443,24 @@ pub fn validate_content(
                 content::TITLE_MAX_CHARS
             ),
         ));
+    } else if let Some(problem) = content::plain_text_problem(title) {
+        v.push(Violation::new("title", problem));
     }
 
     let raw_body = draft.body.as_deref().unwrap_or("");
+    let raw_len = raw_body.chars().count();
     let sanitised = content::sanitise_body(raw_body);
     let visible = content::to_plain_text(&sanitised.html);
     let body_len = sanitised.html.chars().count();
-    if visible.trim().is_empty() {
+    if raw_len > content::BODY_MAX_CHARS {
+        v.push(Violation::new(
+            "body",
+            format!(
+                "Le contenu est trop long ({raw_len} caractères) : {} caractères au plus.",
+                content::BODY_MAX_CHARS
+            ),
+        ));
+    } else if visible.trim().is_empty() {
         v.push(Violation::new(
             "body",
             "Le contenu est vide : rédigez le texte qui sera montré aux familles.",
@@ -477,7 +483,7 @@ pub fn validate_content(
         )),
         Some(list) => {
             for (i, a) in list.iter().enumerate() {
-                match a.trim() {
+                match a.as_str() {
                     "families" => audience.push(AudienceMember::Families),
                     "pupils" => audience.push(AudienceMember::Pupils),
                     other => v.push(Violation::new(
@@ -534,13 +540,69 @@ pub fn validate_content(
     })
 }
 
+/// One targeted school's review deadline, as the display window is checked against it.
+pub struct SchoolDeadline<'a> {
+    /// The school's UAI.
+    pub uai: &'a str,
+    /// The school's name.
+    pub name: &'a str,
+    /// Its department (time zone).
+    pub department: &'a calendar::Department,
+    /// When silence there becomes consent.
+    pub deadline: &'a calendar::Deadline,
+}
+
+/// The charter's "dans un temps compatible avec le délai nécessaire à son examen": a display
+/// that ends before a school's review can end leaves its head no time, and is refused (one
+/// violation per school); a publication asked before the deadline is accepted with a warning,
+/// since it starts there only at approval.
+pub fn check_display_window(
+    content: &mut ValidContent,
+    schools: &[SchoolDeadline<'_>],
+) -> Vec<Violation> {
+    let mut v = Vec::new();
+    for s in schools {
+        if content.display_until <= s.deadline.expires_at {
+            v.push(Violation::new(
+                "display_until",
+                format!(
+                    "{} ({}) : l'examen peut durer jusqu'au {} ; la fin d'affichage ({}) ne laisse pas au chef d'établissement le temps d'examiner la communication. Choisissez une fin d'affichage postérieure au {}.",
+                    s.name,
+                    s.uai,
+                    calendar::deadline_in_words(s.deadline),
+                    calendar::instant_in_words(content.display_until, s.department),
+                    calendar::deadline_in_words(s.deadline),
+                ),
+            ));
+        }
+    }
+    let early: Vec<&SchoolDeadline<'_>> = schools
+        .iter()
+        .filter(|s| content.publish_at < s.deadline.expires_at)
+        .collect();
+    if v.is_empty()
+        && let Some(latest) = early.iter().max_by_key(|s| s.deadline.expires_at)
+    {
+        content.warnings.push(Warning {
+            code: "publication_avant_fin_examen".into(),
+            message: format!(
+                "La date de publication demandée précède la fin du délai d'examen dans {} établissement(s) (jusqu'au {} au plus tard) : la communication n'y paraîtra qu'à l'accord, exprès ou tacite, du chef d'établissement.",
+                early.len(),
+                calendar::deadline_in_words(latest.deadline)
+            ),
+            excerpt: None,
+        });
+    }
+    v
+}
+
 /// Validates an emergency declaration.
 pub fn validate_emergency(
     category: Option<&str>,
     justification: Option<&str>,
 ) -> Result<EmergencyDeclaration, Vec<Violation>> {
     let mut v = Vec::new();
-    let category = match category.map(str::trim) {
+    let category = match category {
         None | Some("") => {
             v.push(Violation::new(
                 "emergency.category",
@@ -560,7 +622,15 @@ pub fn validate_emergency(
         }
     };
     let justification = justification.map(str::trim).unwrap_or("");
-    if justification.chars().count() < 20 {
+    if justification.chars().count() > content::NOTE_MAX_CHARS {
+        v.push(Violation::new(
+            "emergency.justification",
+            format!(
+                "La justification est trop longue : {} caractères au plus.",
+                content::NOTE_MAX_CHARS
+            ),
+        ));
+    } else if justification.chars().count() < 20 {
         v.push(Violation::new(
             "emergency.justification",
             "Justifiez l'urgence en au moins 20 caractères : quelle rupture de service rend impossible la transmission préalable ?",

@@ -81,9 +81,67 @@ impl Motive {
     }
 }
 
+/// An optional free text (change note, withdrawal motive): trimmed, empty as none, bounded.
+pub fn optional_note(field: &str, raw: Option<&str>) -> Result<Option<String>, Violation> {
+    let text = raw.map(str::trim).unwrap_or("");
+    let n = text.chars().count();
+    if n > content::NOTE_MAX_CHARS {
+        return Err(Violation::new(
+            field,
+            format!(
+                "Le texte est trop long ({n} caractères) : {} caractères au plus.",
+                content::NOTE_MAX_CHARS
+            ),
+        ));
+    }
+    Ok((n > 0).then(|| text.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notes_are_optional_but_bounded() {
+        assert_eq!(optional_note("change_note", None), Ok(None));
+        assert_eq!(optional_note("change_note", Some("  ")), Ok(None));
+        assert_eq!(
+            optional_note("change_note", Some(" Tarif corrigé ")),
+            Ok(Some("Tarif corrigé".into()))
+        );
+        let long = "x".repeat(content::NOTE_MAX_CHARS + 1);
+        let e = optional_note("motive", Some(&long)).unwrap_err();
+        assert_eq!(e.field, "motive");
+        assert!(
+            e.message.contains("2000 caractères au plus"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn titles_are_plain_text_and_bodies_lose_invisible_controls() {
+        for bad in [
+            "Cantine\r\nTarifs",
+            "Cantine\0",
+            "Tarifs \u{202E}tnaveler",
+            "Tarifs\u{200B}cantine",
+            "<b>Tarifs</b>",
+            "Tarifs &amp; cantine",
+            "< script>",
+        ] {
+            assert!(content::plain_text_problem(bad).is_some(), "{bad:?}");
+        }
+        for good in [
+            "Tarifs < 5 € : cantine",
+            "Ligne 12 — horaires d'hiver",
+            "A&B",
+        ] {
+            assert_eq!(content::plain_text_problem(good), None, "{good:?}");
+        }
+        let body = content::sanitise_body("<p>Payez \u{202E}ici\u{202C} avant le\u{200B} 5</p>");
+        assert_eq!(body.html, "<p>Payez ici avant le 5</p>");
+    }
 
     #[test]
     fn a_motive_is_required_and_must_say_something() {

@@ -10,7 +10,7 @@ use minijinja::{Environment, Value, context};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::calendar::{Department, date_in_words, time_zone};
+use crate::domain::calendar::{Department, time_zone};
 use crate::domain::content;
 use crate::domain::message::{Message, Review, Version};
 use crate::domain::review::deadline_words;
@@ -43,6 +43,8 @@ pub enum EmailKind {
     Reminder,
     /// Each day a dispute waits, to its arbitrator: the procedure is urgent.
     DisputeReminder,
+    /// A dispute ended without decision (a new version or a withdrawal), to its arbitrator.
+    DisputeClosed,
 }
 
 /// A complete email waiting in the outbox.
@@ -103,6 +105,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         (
             "review_request.txt",
             include_str!("../../templates/mail/review_request.txt"),
+        ),
+        (
+            "dispute_closed.txt",
+            include_str!("../../templates/mail/dispute_closed.txt"),
+        ),
+        (
+            "dispute_closed.html",
+            include_str!("../../templates/mail/dispute_closed.html"),
         ),
         (
             "review_request.html",
@@ -232,16 +242,8 @@ fn new_email(
     }
 }
 
-/// An instant in French words on the department's clocks: "lundi 30 novembre 2026 à 8 h 00".
 fn instant_words(at: OffsetDateTime, department: &Department) -> String {
-    use time_tz::OffsetDateTimeExt;
-    let local = at.to_timezone(time_zone(department));
-    format!(
-        "{} à {} h {:02}",
-        date_in_words(local.date()),
-        local.hour(),
-        local.minute()
-    )
+    crate::domain::calendar::instant_in_words(at, department)
 }
 
 fn paris() -> Department {
@@ -336,7 +338,7 @@ pub fn reminder_at(review: &Review, department: &Department) -> Option<OffsetDat
             .assume_timezone(time_zone(department))
             .take_first()
             // A midnight skipped by a clock change: a day before the deadline is close enough.
-            .unwrap_or(deadline.expires_at - time::Duration::days(1)),
+            .unwrap_or(deadline.expires_at.saturating_sub(time::Duration::days(1))),
     )
 }
 
@@ -595,6 +597,42 @@ pub fn escalation(
     ))
 }
 
+/// Tells the arbitrator that a dispute ended without their decision, and why.
+pub fn dispute_closed(
+    message: &Message,
+    review: &Review,
+    school: &SchoolRef<'_>,
+    authority_name: &str,
+    reason: &str,
+    to: Vec<String>,
+    now: OffsetDateTime,
+) -> Option<OutboxEmail> {
+    let version = message.version(review.version)?;
+    let subject = format!(
+        "[Charte ENT] Litige clos sans décision : {} / {}",
+        authority_name, school.name
+    );
+    let bodies = render(
+        "dispute_closed",
+        &subject,
+        context! {
+            autorite => authority_name,
+            etablissement => school_ctx(school),
+            motif => reason,
+            contenu => exhaustive_content(version, school.department),
+        },
+    );
+    Some(new_email(
+        EmailKind::DisputeClosed,
+        to,
+        subject,
+        bodies,
+        message,
+        Some(review),
+        now,
+    ))
+}
+
 /// The id of a dispute's reminder on its `day`-th day of waiting: fixed, so each day's reminder
 /// is queued once whatever the number of replicas.
 pub fn dispute_reminder_id(review_id: &str, day: i64) -> String {
@@ -723,7 +761,8 @@ pub fn coproduction_request(
 mod tests {
     use super::*;
 
-    const EMAILS: [&str; 10] = [
+    const EMAILS: [&str; 11] = [
+        "dispute_closed",
         "review_request",
         "reminder",
         "emergency_copy",

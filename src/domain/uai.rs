@@ -40,6 +40,14 @@ pub enum UaiError {
         /// The offending character.
         found: char,
     },
+    /// Blanks around the code or a lowercase letter, where the exact form is required (API input).
+    #[error(
+        "Code UAI « {given} » invalide : écrivez-le exactement sous la forme 7 chiffres puis une lettre majuscule, sans espace (par exemple 0570054Z)."
+    )]
+    NotExact {
+        /// The text as received, shortened.
+        given: String,
+    },
     /// The eighth character is not the check letter of the seven digits.
     #[error(
         "Code UAI « {digits}{found} » invalide : la lettre de contrôle de {digits} doit être {expected}, pas {found}."
@@ -108,6 +116,18 @@ impl Uai {
             });
         }
         Ok(Uai(format!("{digits}{expected}")))
+    }
+
+    /// Parses a UAI code written exactly (`^[0-9]{7}[A-Z]$` and the right check letter), as the
+    /// API documents it: no blank and no lowercase letter is silently corrected there.
+    pub fn parse_exact(text: &str) -> Result<Uai, UaiError> {
+        let uai = Uai::parse(text)?;
+        if uai.as_str() != text {
+            return Err(UaiError::NotExact {
+                given: shorten(text),
+            });
+        }
+        Ok(uai)
     }
 
     /// The normalised code, e.g. `0301674G`.
@@ -255,7 +275,12 @@ mod tests {
             let uai = Uai::parse(&format!("{digits}{letter}")).unwrap();
             prop_assert_eq!(uai.as_str(), format!("{digits}{letter}"));
             let lower = Uai::parse(&format!("{digits}{}", letter.to_ascii_lowercase())).unwrap();
-            prop_assert_eq!(lower, uai);
+            prop_assert_eq!(&lower, &uai);
+            prop_assert_eq!(Uai::parse_exact(uai.as_str()), Ok(uai.clone()));
+            let lower_text = format!("{digits}{}", letter.to_ascii_lowercase());
+            prop_assert!(Uai::parse_exact(&lower_text).is_err());
+            let padded = format!(" {}", uai.as_str());
+            prop_assert!(Uai::parse_exact(&padded).is_err());
         }
 
         #[test]

@@ -28,8 +28,8 @@ pub struct Claims {
     pub sub: String,
     /// Issuer.
     pub iss: String,
-    /// Audience.
-    pub aud: String,
+    /// Audience: one, or several of which ours must be one (RFC 7519 §4.1.3).
+    pub aud: Audience,
     /// Expiry (seconds since the epoch).
     pub exp: u64,
     /// Issued at.
@@ -53,6 +53,28 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arbitrator: Option<String>,
 }
+
+/// The `aud` claim, a string or an array of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl From<&str> for Audience {
+    fn from(a: &str) -> Self {
+        Audience::One(a.to_owned())
+    }
+}
+
+/// Longest bearer token read; longer ones are refused with a 431 before any decoding.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Longest token lifetime accepted by default (`exp` this far ahead at most).
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// Where verification keys come from.
 pub enum KeySource {
@@ -81,6 +103,7 @@ pub struct Verifier {
     issuer: String,
     audience: String,
     keys: KeySource,
+    max_lifetime: Duration,
 }
 
 impl Verifier {
@@ -91,7 +114,14 @@ impl Verifier {
             issuer,
             audience,
             keys,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
         }
+    }
+
+    /// Refuses tokens whose `exp` lies further ahead than `max` (a stolen long-lived token).
+    pub fn with_max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = max;
+        self
     }
 
     /// The dev-mode verifier for a shared secret.
@@ -109,6 +139,7 @@ impl Verifier {
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.validate_nbf = true;
         v.leeway = LEEWAY_SECONDS;
         v
     }
@@ -121,7 +152,7 @@ impl Verifier {
             min_refetch,
         } = &self.keys
         else {
-            return Err(ApiError::unauthorized("Aucune clé JWKS configurée."));
+            return Err(ApiError::invalid_token("Aucune clé JWKS configurée."));
         };
         let find = |set: &JwkSet| -> Option<DecodingKey> {
             let jwk = match kid {
@@ -150,15 +181,15 @@ impl Verifier {
             }
         }
         find(&guard.0)
-            .ok_or_else(|| ApiError::unauthorized("Clé de signature du jeton inconnue (kid)."))
+            .ok_or_else(|| ApiError::invalid_token("Clé de signature du jeton inconnue (kid)."))
     }
 
     /// Verifies a token and returns the actor it proves.
     pub async fn verify(&self, token: &str) -> Result<Actor, ApiError> {
         let header = decode_header(token)
-            .map_err(|_| ApiError::unauthorized("Jeton illisible : un JWT signé est attendu."))?;
+            .map_err(|_| ApiError::invalid_token("Jeton illisible : un JWT signé est attendu."))?;
         if header.alg != self.algorithm {
-            return Err(ApiError::unauthorized(format!(
+            return Err(ApiError::invalid_token(format!(
                 "Algorithme de signature refusé : seul {:?} est accepté.",
                 self.algorithm
             )));
@@ -166,7 +197,7 @@ impl Verifier {
         let validation = self.validation();
         let result = match &self.keys {
             KeySource::None => {
-                return Err(ApiError::unauthorized(
+                return Err(ApiError::invalid_token(
                     "Aucune clé de vérification n'est configurée : lancez le service avec --dev pour essayer, ou configurez --jwt-public-key / --jwks-url.",
                 ));
             }
@@ -189,7 +220,7 @@ impl Verifier {
                     (Some(d), _) => Ok(d),
                     (None, Some(e)) => Err(e),
                     (None, None) => {
-                        return Err(ApiError::unauthorized("Aucune clé publique configurée."));
+                        return Err(ApiError::invalid_token("Aucune clé publique configurée."));
                     }
                 }
             }
@@ -198,21 +229,95 @@ impl Verifier {
                 decode::<Claims>(token, &key, &validation)
             }
         };
-        let claims = result.map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind as K;
-            ApiError::unauthorized(match e.kind() {
-                K::ExpiredSignature => "Le jeton a expiré : reconnectez-vous.".to_owned(),
-                K::InvalidIssuer => "Émetteur (iss) du jeton non reconnu.".to_owned(),
-                K::InvalidAudience => "Audience (aud) du jeton incorrecte.".to_owned(),
-                K::InvalidSignature => "Signature du jeton invalide.".to_owned(),
-                K::MissingRequiredClaim(c) => {
-                    format!("Le jeton ne porte pas la revendication obligatoire « {c} ».")
-                }
-                _ => "Jeton invalide.".to_owned(),
-            })
-        })?;
-        actor_from_claims(claims.claims)
+        let claims = match result {
+            Ok(data) => data.claims,
+            Err(e) => return Err(ApiError::invalid_token(refusal(&e, token))),
+        };
+        self.check_times(&claims)?;
+        actor_from_claims(claims)
     }
+
+    /// What jsonwebtoken leaves to us: a bounded lifetime, no `iat` in the future, a real `sub`.
+    fn check_times(&self, c: &Claims) -> Result<(), ApiError> {
+        let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+        if c.exp > now.saturating_add(self.max_lifetime.as_secs() + LEEWAY_SECONDS) {
+            return Err(ApiError::invalid_token(format!(
+                "Jeton refusé : sa durée de validité dépasse le maximum permis ({} h) ; demandez un jeton plus court.",
+                self.max_lifetime.as_secs() / 3600
+            )));
+        }
+        if c.iat > now.saturating_add(LEEWAY_SECONDS) {
+            return Err(ApiError::invalid_token(
+                "Jeton refusé : il est daté (iat) du futur ; vérifiez l'horloge de l'émetteur.",
+            ));
+        }
+        if c.sub.trim().is_empty() {
+            return Err(ApiError::invalid_token(
+                "Jeton refusé : le sujet (sub) est vide.",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The French reason a token was refused; for malformed claims, which one and why (read from
+/// the unverified payload only to explain, never to trust).
+fn refusal(e: &jsonwebtoken::errors::Error, token: &str) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::ExpiredSignature => "Le jeton a expiré : reconnectez-vous.".to_owned(),
+        K::ImmatureSignature => {
+            "Le jeton n'est pas encore valable (nbf) : vérifiez l'horloge de l'émetteur.".to_owned()
+        }
+        K::InvalidIssuer => "Émetteur (iss) du jeton non reconnu.".to_owned(),
+        K::InvalidAudience => "Audience (aud) du jeton incorrecte.".to_owned(),
+        K::InvalidSignature => "Signature du jeton invalide.".to_owned(),
+        K::MissingRequiredClaim(c) => {
+            format!("Le jeton ne porte pas la revendication obligatoire « {c} ».")
+        }
+        _ => mistyped_claim(token).unwrap_or_else(|| "Jeton invalide.".to_owned()),
+    }
+}
+
+/// Names the first standard claim of the wrong type in an (unverified) payload.
+fn mistyped_claim(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let obj = claims.as_object()?;
+    if let Some(missing) = ["iss", "aud", "sub", "exp", "role"]
+        .iter()
+        .find(|c| !obj.contains_key(**c))
+    {
+        return Some(format!(
+            "Le jeton ne porte pas la revendication obligatoire « {missing} »."
+        ));
+    }
+    let string = |v: &serde_json::Value| v.is_string();
+    let number = |v: &serde_json::Value| v.is_u64() || v.is_f64();
+    let audience = |v: &serde_json::Value| {
+        v.is_string()
+            || v.as_array()
+                .is_some_and(|a| a.iter().all(serde_json::Value::is_string))
+    };
+    type Check<'a> = (&'a str, &'a dyn Fn(&serde_json::Value) -> bool, &'a str);
+    let checks: [Check<'_>; 7] = [
+        ("iss", &string, "une chaîne de caractères"),
+        ("sub", &string, "une chaîne de caractères"),
+        ("aud", &audience, "une chaîne ou une liste de chaînes"),
+        ("exp", &number, "un nombre de secondes depuis 1970"),
+        ("nbf", &number, "un nombre de secondes depuis 1970"),
+        ("iat", &number, "un nombre de secondes depuis 1970"),
+        ("role", &string, "une chaîne de caractères"),
+    ];
+    checks.iter().find_map(|(name, ok, expected)| {
+        let v = obj.get(*name)?;
+        (!ok(v))
+            .then(|| format!("Jeton refusé : la revendication « {name} » doit être {expected}."))
+    })
 }
 
 /// Turns verified claims into an actor, refusing a role without the scope it needs.
@@ -220,17 +325,17 @@ pub fn actor_from_claims(c: Claims) -> Result<Actor, ApiError> {
     let role: Role = c
         .role
         .parse()
-        .map_err(|e: String| ApiError::unauthorized(format!("Jeton refusé : {e}.")))?;
+        .map_err(|e: String| ApiError::invalid_token(format!("Jeton refusé : {e}.")))?;
     let mut uais = Vec::new();
     for u in &c.uai {
         uais.push(
-            Uai::parse(u).map_err(|e| ApiError::unauthorized(format!("Jeton refusé : {e}")))?,
+            Uai::parse(u).map_err(|e| ApiError::invalid_token(format!("Jeton refusé : {e}")))?,
         );
     }
     let arbitrator = match c.arbitrator.as_deref() {
         Some(a) => Some(
             a.parse::<ArbitratorRef>()
-                .map_err(|e| ApiError::unauthorized(format!("Jeton refusé : {e}")))?,
+                .map_err(|e| ApiError::invalid_token(format!("Jeton refusé : {e}")))?,
         ),
         None => None,
     };
@@ -244,7 +349,7 @@ pub fn actor_from_claims(c: Claims) -> Result<Actor, ApiError> {
         _ => None,
     };
     if let Some(m) = missing {
-        return Err(ApiError::unauthorized(format!(
+        return Err(ApiError::invalid_token(format!(
             "Jeton refusé : le rôle {} exige la revendication « {m} ».",
             role.as_str()
         )));
@@ -287,17 +392,33 @@ impl FromRequestParts<AppState> for Authenticated {
         let value = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
                 ApiError::unauthorized("En-tête « Authorization: Bearer <jeton> » manquant.")
+            })?
+            .to_str()
+            .map_err(|_| {
+                ApiError::invalid_token("En-tête Authorization illisible (caractères non ASCII).")
             })?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized("Schéma d'authentification attendu : Bearer."))?;
-        let actor = state.verifier.verify(token.trim()).await?;
+        let token = bearer_token(value).ok_or_else(|| {
+            ApiError::invalid_token("Schéma d'authentification attendu : Bearer.")
+        })?;
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(ApiError::header_too_large(format!(
+                "Le jeton dépasse {} Kio : utilisez un jeton plus court.",
+                MAX_TOKEN_BYTES / 1024
+            )));
+        }
+        let actor = state.verifier.verify(token).await?;
+        state.rate_limits.check_subject(&actor.subject)?;
         Ok(Authenticated(actor))
     }
+}
+
+/// The token of an `Authorization: Bearer …` value; the scheme is case-insensitive (RFC 9110 §11.1).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Loads PEM public keys for RS256 or ES256.

@@ -29,6 +29,43 @@ pub struct Problem {
     pub errors: Vec<Violation>,
 }
 
+/// The realm named in `WWW-Authenticate` challenges.
+const REALM: &str = "charte";
+
+/// French text folded to what an RFC 6750 `error_description` may hold (visible ASCII, no `"` or `\`).
+fn header_text(text: &str) -> String {
+    let text = text.replace("« ", "«").replace(" »", "»");
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let folded: &str = match c {
+            'à' | 'â' | 'ä' => "a",
+            'À' | 'Â' | 'Ä' => "A",
+            'é' | 'è' | 'ê' | 'ë' => "e",
+            'É' | 'È' | 'Ê' | 'Ë' => "E",
+            'î' | 'ï' => "i",
+            'Î' | 'Ï' => "I",
+            'ô' | 'ö' => "o",
+            'Ô' | 'Ö' => "O",
+            'ù' | 'û' | 'ü' => "u",
+            'Ù' | 'Û' | 'Ü' => "U",
+            'ç' => "c",
+            'Ç' => "C",
+            'œ' => "oe",
+            'Œ' => "OE",
+            '«' | '»' | '"' => "'",
+            '\u{a0}' | '\u{202f}' => " ",
+            '\\' => "/",
+            c if c == ' ' || c.is_ascii_graphic() => {
+                out.push(c);
+                continue;
+            }
+            _ => "",
+        };
+        out.push_str(folded);
+    }
+    out
+}
+
 /// An error answered to a client.
 #[derive(Debug)]
 pub struct ApiError {
@@ -38,6 +75,7 @@ pub struct ApiError {
     detail: String,
     errors: Vec<Violation>,
     retry_after: Option<u32>,
+    www_authenticate: Option<String>,
 }
 
 impl ApiError {
@@ -55,17 +93,60 @@ impl ApiError {
             detail: detail.into(),
             errors: vec![],
             retry_after: None,
+            www_authenticate: None,
         }
     }
 
-    /// 401: no or bad credentials.
+    /// 401 without credentials: the challenge names the scheme, with no error code (RFC 6750 §3.1).
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(
+        let mut e = Self::new(
             StatusCode::UNAUTHORIZED,
             "authentification",
             "Authentification requise",
             detail,
+        );
+        e.www_authenticate = Some(format!("Bearer realm=\"{REALM}\""));
+        e
+    }
+
+    /// 401 for a token that is refused: `error="invalid_token"` and the reason (RFC 6750 §3).
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentification",
+            "Authentification requise",
+            detail.clone(),
+        );
+        e.www_authenticate = Some(format!(
+            "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{}\"",
+            header_text(&detail)
+        ));
+        e
+    }
+
+    /// 431: a header (or the token in it) is larger than the service reads.
+    pub fn header_too_large(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "en-tetes-trop-volumineux",
+            "En-têtes trop volumineux",
+            detail,
         )
+    }
+
+    /// 429 with the seconds to wait.
+    pub fn too_many_requests(retry_after: u32) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "trop-de-requetes",
+            "Trop de requêtes",
+            format!(
+                "Vous avez envoyé trop de requêtes en peu de temps : réessayez dans {retry_after} s."
+            ),
+        );
+        e.retry_after = Some(retry_after);
+        e
     }
 
     /// 404.
@@ -89,6 +170,22 @@ impl ApiError {
         );
         e.errors = vec![v];
         e
+    }
+
+    /// 422 for one or more fields; the detail names the field when there is one.
+    pub fn invalid_many(violations: Vec<Violation>) -> Self {
+        let detail = match violations.as_slice() {
+            [one] => format!("« {} » : {}", one.field, one.message),
+            many => format!("{} champs sont à corriger : voir `errors`.", many.len()),
+        };
+        let mut err = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Données invalides",
+            detail,
+        );
+        err.errors = violations;
+        err
     }
 
     /// 503 with a retry hint.
@@ -123,20 +220,7 @@ impl ApiError {
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
-            AppError::Invalid(v) => {
-                let detail = match v.as_slice() {
-                    [one] => format!("{} : {}", one.field, one.message),
-                    many => format!("{} champs sont à corriger : voir `errors`.", many.len()),
-                };
-                let mut err = Self::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation",
-                    "Données invalides",
-                    detail,
-                );
-                err.errors = v;
-                err
-            }
+            AppError::Invalid(v) => Self::invalid_many(v),
             AppError::Refused(r) => Self::new(
                 StatusCode::CONFLICT,
                 "transition-refusee",
@@ -232,6 +316,11 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
+        if let Some(challenge) = self.www_authenticate.as_deref()
+            && let Ok(v) = HeaderValue::from_str(challenge)
+        {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
         res
     }
 }
@@ -271,6 +360,11 @@ pub async fn problems_everywhere(
             "delai",
             "Délai dépassé",
             "La requête a pris trop de temps : réessayez.",
+        ),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            "en-tetes-trop-volumineux",
+            "En-têtes trop volumineux",
+            "Les en-têtes de la requête dépassent la taille permise.",
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             "type-de-contenu",

@@ -234,8 +234,20 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 
 /// Prometheus metrics (OpenMetrics text).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Métriques au format OpenMetrics", content_type = "application/openmetrics-text")))]
+    responses((status = 200, description = "Métriques au format OpenMetrics", content_type = "application/openmetrics-text"),
+        (status = 404, description = "Les métriques sont servies sur une autre adresse (--metrics-listen)", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    if !state.metrics_here {
+        return super::error::ApiError::not_found(
+            "Les métriques sont servies sur l'adresse dédiée (--metrics-listen), pas sur celle de l'API.",
+        )
+        .into_response();
+    }
+    render(&state).await
+}
+
+/// The metrics document, for whichever listener serves it.
+pub async fn render(state: &AppState) -> Response {
     let body = state.metrics.render(&state.charte).await;
     (
         [(

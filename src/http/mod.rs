@@ -1,8 +1,13 @@
 //! HTTP adapter (axum): routes registered through utoipa's `OpenApiRouter`, so the spec cannot drift.
 
 pub mod auth;
+pub mod docs;
 pub mod error;
+pub mod hardening;
+pub mod input;
 pub mod metrics;
+pub mod openapi;
+pub mod rate_limit;
 pub mod routes;
 pub mod widget;
 
@@ -32,6 +37,10 @@ pub struct AppState {
     pub frame_ancestors: Arc<Vec<String>>,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Request quotas per caller and per address.
+    pub rate_limits: Arc<rate_limit::RateLimits>,
+    /// Whether `/metrics` is served here (not when it has its own listen address).
+    pub metrics_here: bool,
 }
 
 struct BearerAuth;
@@ -74,7 +83,7 @@ struct ApiDoc;
 
 /// The API routes and the OpenAPI document generated from them.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::submit_message, routes::list_messages))
         .routes(routes!(routes::get_message))
         .routes(routes!(routes::submit_version))
@@ -98,7 +107,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::healthz))
         .routes(routes!(routes::readyz))
         .routes(routes!(metrics::metrics))
-        .split_for_parts()
+        .split_for_parts();
+    (router, openapi::refine(doc))
 }
 
 /// The OpenAPI document as pretty JSON (what `openapi/openapi.json` must contain).
@@ -107,15 +117,25 @@ pub fn openapi_json() -> String {
     doc.to_pretty_json().unwrap_or_default() + "\n"
 }
 
+/// `/metrics` alone, for its own listen address (Kubernetes scrapes it there, not via the Ingress).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(
+                |axum::extract::State(s): axum::extract::State<AppState>| async move {
+                    metrics::render(&s).await
+                },
+            ),
+        )
+        .with_state(state)
+}
+
 /// The complete application router.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
+    let outer_state = state.clone();
     let spec = doc.to_pretty_json().unwrap_or_default();
-    let docs = swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
-        uri_prefix: "/docs",
-        api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
-        title: Some("charte — API v1"),
-    });
     api.route(
         "/openapi.json",
         axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec) }),
@@ -124,9 +144,12 @@ pub fn router(state: AppState) -> Router {
     .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
     .merge(widget::router(&state.frame_ancestors))
     .with_state(state)
-    .merge(docs)
+    .merge(docs::router())
     .fallback(|| async { error::ApiError::not_found("Aucune ressource à cette adresse : consultez la documentation de l'API sur /docs/.") })
+    .layer(tower_http::catch_panic::CatchPanicLayer::custom(hardening::panic_to_problem))
+    .layer(axum::middleware::from_fn_with_state(outer_state, rate_limit::per_address))
     .layer(axum::middleware::from_fn(error::problems_everywhere))
+    .layer(axum::middleware::from_fn(hardening::security_headers))
     .layer(DefaultBodyLimit::max(256 * 1024))
     .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
     .layer(PropagateRequestIdLayer::x_request_id())
@@ -138,4 +161,6 @@ pub fn router(state: AppState) -> Router {
     // One line per answered request, with its status and latency, at the level operators keep.
     .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)))
     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    .layer(axum::middleware::from_fn(hardening::sanitise_request_id))
+    .layer(axum::middleware::from_fn(hardening::limit_headers))
 }

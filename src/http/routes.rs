@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,151 +12,169 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, Problem};
+use super::input::{ApiQuery, no_body, optional_json, parse_json};
 use crate::app::views::*;
 use crate::app::{ArbitrationDecision, ListQuery, NewVersion, Submission};
-use crate::domain::message::Draft;
+use crate::domain::message::{AudienceMember, Draft, EmergencyCategory, MessageKind, Purpose};
 use crate::domain::notification::OutboxEmail;
 use crate::domain::review::ReviewEvent;
 use crate::store::TrackedEmail;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Parses a JSON body with French errors (used where the raw bytes are needed too).
-fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
-    if !json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "type-de-contenu",
-            "Type de contenu non pris en charge",
-            "Envoyez le corps en JSON avec l'en-tête « Content-Type: application/json ».",
-        ));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "json-illisible",
-                "JSON illisible",
-                format!("Le corps n'est pas un JSON valide : {e}"),
-            )
-        } else {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation",
-                "Données invalides",
-                format!("Le JSON n'a pas la forme attendue : {e}"),
-            )
-        }
-    })
-}
-
-/// An optional JSON body: empty is fine, anything else must be valid JSON.
-fn optional_json<T: serde::de::DeserializeOwned + Default>(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        parse_json(headers, body)
-    }
-}
-
 /// The declaration accompanying an emergency.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct EmergencyRequest {
-    /// `transport`, `weather`, `closure`, `canteen`, `health`, `strike`, `other`.
+    /// The disruption (rupture d'un service ou d'un usage).
+    #[schema(value_type = EmergencyCategory, required = true)]
     pub category: Option<String>,
-    /// Why prior review is impossible (20 characters at least).
+    /// Why prior review is impossible (20 to 2,000 characters).
+    #[schema(value_type = String, required = true, min_length = 20, max_length = 2000)]
     pub justification: Option<String>,
 }
 
 /// A new message.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "title": "Restauration scolaire : nouveaux tarifs",
+    "body": "<p>Les tarifs changent au <strong>1er janvier</strong>.</p>",
+    "kind": "one_off",
+    "audience": ["families"],
+    "targets": ["0570054Z", "0670080Y"],
+    "publish_at": "2099-01-04T08:00:00+01:00",
+    "display_until": "2099-03-01T18:00:00+01:00"
+}))]
 pub struct SubmitRequest {
-    /// Title shown to families (200 characters at most).
-    #[schema(example = "Transports scolaires : nouvelle ligne 12")]
+    /// Title shown to families: plain text on one line, 200 characters at most, no markup,
+    /// no control or invisible characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]+$")]
     pub title: Option<String>,
-    /// Rich-text body (HTML; sanitised).
+    /// Rich-text body (HTML; sanitised), 20,000 characters at most before and after sanitising.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 20000)]
     pub body: Option<String>,
-    /// `recurring`, `one_off` or `emergency`.
-    #[schema(example = "one_off")]
+    /// Review period: `recurring` (5 business days), `one_off` (3) or `emergency` (none).
+    #[schema(value_type = MessageKind, required = true)]
     pub kind: Option<String>,
-    /// `information` (default) or `evaluation`.
+    /// `information` (default) or `evaluation` (co-produced with academic services).
+    #[schema(value_type = Option<Purpose>)]
     pub purpose: Option<String>,
     /// `families`, optionally with `pupils` (never pupils alone).
+    #[schema(value_type = Vec<AudienceMember>, required = true, min_items = 1)]
     pub audience: Option<Vec<String>>,
     /// Target schools' UAI codes, within the authority's remit.
+    #[schema(value_type = Vec<UaiCode>, required = true, min_items = 1)]
     pub targets: Option<Vec<String>>,
-    /// Earliest display (RFC 3339).
+    /// Earliest display (RFC 3339 with offset, years 2000 to 2100).
+    #[schema(value_type = String, format = DateTime, required = true)]
     pub publish_at: Option<String>,
-    /// End of display (RFC 3339).
+    /// End of display (RFC 3339 with offset, years 2000 to 2100); after every school's review deadline.
+    #[schema(value_type = String, format = DateTime, required = true)]
     pub display_until: Option<String>,
-    /// Required for `emergency`.
+    /// Required for `emergency`, refused otherwise.
+    #[schema(value_type = Option<EmergencyRequest>)]
     pub emergency: Option<EmergencyRequest>,
 }
 
-/// A rectified version.
+/// A UAI code: seven digits and the check letter, e.g. `0570054Z`.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = "^[0-9]{7}[A-Z]$", example = "0570054Z")]
+pub struct UaiCode(#[allow(dead_code)] String);
+
+/// A rectified version: every field left out keeps the current version's value.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct VersionRequest {
-    /// Title.
+    /// Title (plain text, 200 characters at most).
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]+$")]
     pub title: Option<String>,
-    /// Body.
+    /// Body (HTML; sanitised).
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 20000)]
     pub body: Option<String>,
     /// Audience.
+    #[schema(value_type = Option<Vec<AudienceMember>>, min_items = 1)]
     pub audience: Option<Vec<String>>,
-    /// Earliest display.
+    /// Earliest display (RFC 3339).
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub publish_at: Option<String>,
-    /// End of display.
+    /// End of display (RFC 3339).
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub display_until: Option<String>,
-    /// What changed, for the heads.
+    /// What changed, for the heads (2,000 characters at most).
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub change_note: Option<String>,
     /// Schools to review it (default: those that have not approved yet).
+    #[schema(value_type = Option<Vec<UaiCode>>, min_items = 1)]
     pub targets: Option<Vec<String>>,
 }
 
-/// A motive.
+/// No data: the action takes an empty body or the empty object `{}`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct MotiveRequest {
-    /// The motive (10 characters at least).
+#[serde(deny_unknown_fields)]
+pub struct NoBody {}
+
+/// A head's rectification request.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct RectificationRequest {
+    /// The motive (10 to 4,000 characters): the charter requires every refusal to be motivated.
+    #[schema(value_type = String, required = true, min_length = 10, max_length = 4000)]
+    pub motive: Option<String>,
+}
+
+/// A withdrawal.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct WithdrawRequest {
+    /// Why, for the heads (optional, 2,000 characters at most).
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub motive: Option<String>,
 }
 
 /// The authority representative's statement for the arbitrator.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct EscalateRequest {
-    /// The statement (10 characters at least).
+    /// The statement (10 to 4,000 characters).
+    #[schema(value_type = String, required = true, min_length = 10, max_length = 4000)]
     pub statement: Option<String>,
 }
 
 /// An arbitration decision.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct DecisionRequest {
-    /// `authorise` or `uphold`.
+    /// `authorise` (publication allowed) or `uphold` (refusal confirmed).
+    #[schema(value_type = ArbitrationChoice, required = true)]
     pub decision: Option<String>,
-    /// The motive (required either way).
+    /// The motive (10 to 4,000 characters), required either way.
+    #[schema(value_type = String, required = true, min_length = 10, max_length = 4000)]
     pub motive: Option<String>,
+}
+
+/// What an arbitrator decides.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ArbitrationChoice {
+    /// Publication is authorised.
+    Authorise,
+    /// The head's refusal is upheld.
+    Uphold,
 }
 
 /// List parameters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Cursor from the previous page.
+    /// Cursor from the previous page (`next_cursor`).
     pub cursor: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
-    /// Filter on the message status or the review state.
+    /// Filter on the message status (messages) or the review state (reviews); `open` or
+    /// `closed` on disputes.
     pub status: Option<String>,
-    /// Filter on the review state.
+    /// Filter on the review state (same as `status`).
     pub state: Option<String>,
     /// Filter on a school.
+    #[param(value_type = Option<String>, pattern = "^[0-9]{7}[A-Z]$")]
     pub uai: Option<String>,
     /// Filter on the message kind.
+    #[param(value_type = Option<MessageKind>)]
     pub kind: Option<String>,
 }
 
@@ -170,10 +188,6 @@ impl ListParams {
             kind: self.kind,
         }
     }
-}
-
-fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> ApiResult<T> {
-    q.map(|Query(v)| v).map_err(ApiError::from)
 }
 
 fn draft(
@@ -214,12 +228,11 @@ pub async fn submit_message(
             let k = v
                 .to_str()
                 .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .filter(|k| (1..=200).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
                 .ok_or_else(|| {
                     ApiError::invalid(
                         "Idempotency-Key",
-                        "La clé d'idempotence doit être un texte ASCII de 1 à 200 caractères.",
+                        "La clé d'idempotence doit compter de 1 à 200 caractères ASCII visibles, sans espace (par exemple un UUID).",
                     )
                 })?;
             Some((k.to_owned(), hex::encode(Sha256::digest(&body))))
@@ -260,11 +273,9 @@ pub async fn submit_message(
 pub async fn list_messages(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult<Json<MessagePage>> {
-    Ok(Json(
-        s.charte.list_messages(&actor, &query(q)?.query()).await?,
-    ))
+    Ok(Json(s.charte.list_messages(&actor, &q.query()).await?))
 }
 
 /// One message with its per-school reviews.
@@ -304,7 +315,7 @@ pub async fn submit_version(
 
 /// Withdraw a message everywhere.
 #[utoipa::path(post, path = "/v1/messages/{id}/withdraw", tag = "messages", params(("id" = String, Path)),
-    request_body(content = MotiveRequest, description = "Motif facultatif"),
+    request_body(content = WithdrawRequest, description = "Motif facultatif"),
     responses((status = 200, body = MessageView), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn withdraw_message(
@@ -314,19 +325,23 @@ pub async fn withdraw_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<MessageView>> {
-    let r: MotiveRequest = optional_json(&headers, &body)?;
+    let r: WithdrawRequest = optional_json(&headers, &body)?;
     Ok(Json(s.charte.withdraw(&actor, &id, r.motive).await?))
 }
 
 /// Co-validate an evaluation message (academic services), which opens the heads' reviews.
 #[utoipa::path(post, path = "/v1/messages/{id}/coproduction", tag = "messages", params(("id" = String, Path)),
+    request_body(content = Option<NoBody>, description = "Aucun corps, ou l'objet vide {}"),
     responses((status = 200, body = MessageView), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn coproduce(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> ApiResult<Json<MessageView>> {
+    no_body(&headers, &body)?;
     Ok(Json(s.charte.coproduce(&actor, &id).await?))
 }
 
@@ -347,9 +362,9 @@ pub async fn audit(
 pub async fn list_reviews(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ReviewPage>> {
-    let mut q = query(q)?;
+    let mut q = q;
     // On reviews, `status` and `state` mean the same thing.
     q.state = q.state.take().or(q.status.take());
     Ok(Json(s.charte.list_reviews(&actor, &q.query()).await?))
@@ -368,13 +383,17 @@ pub async fn get_review(
 
 /// Approve (the school's head), binding to the reviewed version's hash.
 #[utoipa::path(post, path = "/v1/reviews/{id}/approve", tag = "reviews", params(("id" = String, Path)),
+    request_body(content = Option<NoBody>, description = "Aucun corps, ou l'objet vide {}"),
     responses((status = 200, body = ReviewDetail), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn approve(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> ApiResult<Json<ReviewDetail>> {
+    no_body(&headers, &body)?;
     Ok(Json(
         s.charte
             .head_decides(&actor, &id, ReviewEvent::Approve, None)
@@ -384,7 +403,7 @@ pub async fn approve(
 
 /// Request a rectification with a motive (the school's head); academic services are informed.
 #[utoipa::path(post, path = "/v1/reviews/{id}/rectification", tag = "reviews", params(("id" = String, Path)),
-    request_body = MotiveRequest,
+    request_body = RectificationRequest,
     responses((status = 200, body = ReviewDetail), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn request_rectification(
@@ -394,7 +413,7 @@ pub async fn request_rectification(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<ReviewDetail>> {
-    let r: MotiveRequest = optional_json(&headers, &body)?;
+    let r: RectificationRequest = optional_json(&headers, &body)?;
     Ok(Json(
         s.charte
             .head_decides(&actor, &id, ReviewEvent::RequestRectification, r.motive)
@@ -424,9 +443,9 @@ pub async fn escalate(
 pub async fn list_disputes(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult<Json<DisputePage>> {
-    Ok(Json(s.charte.disputes(&actor, &query(q)?.query()).await?))
+    Ok(Json(s.charte.disputes(&actor, &q.query()).await?))
 }
 
 /// Settle a dispute: authorise publication or uphold the refusal, with a motive.
@@ -511,9 +530,8 @@ pub struct DeadlineParams {
 pub async fn deadlines(
     State(s): State<AppState>,
     _auth: Authenticated,
-    q: Result<Query<DeadlineParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<DeadlineParams>,
 ) -> ApiResult<Json<DeadlineView>> {
-    let q = query(q)?;
     Ok(Json(
         s.charte
             .preview_deadline(
@@ -551,9 +569,8 @@ pub struct SchoolParams {
 pub async fn schools(
     State(s): State<AppState>,
     _auth: Authenticated,
-    q: Result<Query<SchoolParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<SchoolParams>,
 ) -> ApiResult<Json<SchoolPage>> {
-    let q = query(q)?;
     let lq = ListQuery {
         cursor: q.cursor,
         limit: q.limit,
@@ -586,9 +603,8 @@ pub struct AuthorityParams {
 pub async fn authorities(
     State(s): State<AppState>,
     _auth: Authenticated,
-    q: Result<Query<AuthorityParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<AuthorityParams>,
 ) -> ApiResult<Json<Vec<AuthorityView>>> {
-    let q = query(q)?;
     Ok(Json(s.charte.authorities(q.kind.as_deref()).await?))
 }
 
@@ -606,9 +622,8 @@ pub struct OutboxParams {
 pub async fn outbox(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    q: Result<Query<OutboxParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<OutboxParams>,
 ) -> ApiResult<Json<Vec<OutboxEmail>>> {
-    let q = query(q)?;
     Ok(Json(s.charte.outbox(&actor, q.limit.unwrap_or(100)).await?))
 }
 
@@ -642,9 +657,8 @@ pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Health>> {
 pub async fn dead_letters(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    q: Result<Query<OutboxParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<OutboxParams>,
 ) -> ApiResult<Json<Vec<TrackedEmail>>> {
-    let q = query(q)?;
     Ok(Json(
         s.charte
             .dead_letters(&actor, q.limit.unwrap_or(100))

@@ -16,7 +16,8 @@ use tokio::sync::Notify;
 
 use super::{
     ClaimedMail, Commit, Delivery, DeliveryStatus, IdempotencyRecord, MailCounts, MailOutcome,
-    Requeue, Store, StoreError, StoreResult, TrackedEmail, arbitrator_key, due_at, open_dispute,
+    Requeue, Store, StoreError, StoreResult, TrackedEmail, arbitrator_key, closed_dispute, due_at,
+    open_dispute,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
@@ -33,6 +34,8 @@ const SCHOOL_REVIEWS: MultimapTableDefinition<&str, &str> =
 const AUTHORITY_MESSAGES: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("authority_messages");
 const DISPUTES: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("disputes");
+const CLOSED_DISPUTES: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("closed_disputes");
 const DEADLINES: TableDefinition<(i128, &str), ()> = TableDefinition::new("deadlines");
 /// (message, chain, seq) → record; a range over (message, chain) is one chain in order.
 const AUDIT: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("audit_chains");
@@ -106,6 +109,7 @@ impl EmbeddedStore {
             txn.open_multimap_table(SCHOOL_REVIEWS).map_err(other)?;
             txn.open_multimap_table(AUTHORITY_MESSAGES).map_err(other)?;
             txn.open_multimap_table(DISPUTES).map_err(other)?;
+            txn.open_multimap_table(CLOSED_DISPUTES).map_err(other)?;
             txn.open_table(DEADLINES).map_err(other)?;
             txn.open_table(AUDIT).map_err(other)?;
             txn.open_table(AUDIT_HEADS).map_err(other)?;
@@ -166,6 +170,35 @@ impl EmbeddedStore {
         Ok(out)
     }
 
+    /// The reviews of a dispute index, for one arbitrator or all.
+    async fn disputes_in(
+        &self,
+        index: MultimapTableDefinition<'static, &'static str, &'static str>,
+        arbitrator: Option<&ArbitratorRef>,
+    ) -> StoreResult<Vec<Review>> {
+        let key = arbitrator.map(arbitrator_key);
+        self.blocking(move |db| match key {
+            Some(k) => Self::reviews_by(db, index, &k),
+            None => {
+                let txn = db.begin_read().map_err(other)?;
+                let idx = txn.open_multimap_table(index).map_err(other)?;
+                let keys: Vec<String> = idx
+                    .iter()
+                    .map_err(other)?
+                    .map(|row| row.map(|(k, _)| k.value().to_owned()).map_err(other))
+                    .collect::<StoreResult<_>>()?;
+                drop(idx);
+                drop(txn);
+                let mut out = Vec::new();
+                for k in keys {
+                    out.extend(Self::reviews_by(db, index, &k)?);
+                }
+                Ok(out)
+            }
+        })
+        .await
+    }
+
     /// Test and repair aid: overwrites one stored audit record as-is, bypassing the chain.
     pub fn overwrite_audit_record(&self, record: &AuditRecord) -> StoreResult<()> {
         let txn = self.db.begin_write().map_err(other)?;
@@ -219,6 +252,7 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
         let mut by_message = txn.open_multimap_table(MESSAGE_REVIEWS).map_err(other)?;
         let mut by_school = txn.open_multimap_table(SCHOOL_REVIEWS).map_err(other)?;
         let mut disputes = txn.open_multimap_table(DISPUTES).map_err(other)?;
+        let mut closed = txn.open_multimap_table(CLOSED_DISPUTES).map_err(other)?;
         let mut deadlines = txn.open_table(DEADLINES).map_err(other)?;
         for r in &c.reviews {
             let stored: Option<Review> = reviews
@@ -252,6 +286,9 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                         .remove(key.as_str(), s.id.as_str())
                         .map_err(other)?;
                 }
+                if let Some(key) = closed_dispute(s) {
+                    closed.remove(key.as_str(), s.id.as_str()).map_err(other)?;
+                }
             } else {
                 by_message
                     .insert(r.message_id.as_str(), r.id.as_str())
@@ -269,6 +306,9 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                 disputes
                     .insert(key.as_str(), r.id.as_str())
                     .map_err(other)?;
+            }
+            if let Some(key) = closed_dispute(r) {
+                closed.insert(key.as_str(), r.id.as_str()).map_err(other)?;
             }
             let mut next = r.clone();
             next.revision = r.revision + 1;
@@ -451,27 +491,14 @@ impl Store for EmbeddedStore {
     }
 
     async fn open_disputes(&self, arbitrator: Option<&ArbitratorRef>) -> StoreResult<Vec<Review>> {
-        let key = arbitrator.map(arbitrator_key);
-        self.blocking(move |db| match key {
-            Some(k) => Self::reviews_by(db, DISPUTES, &k),
-            None => {
-                let txn = db.begin_read().map_err(other)?;
-                let idx = txn.open_multimap_table(DISPUTES).map_err(other)?;
-                let keys: Vec<String> = idx
-                    .iter()
-                    .map_err(other)?
-                    .map(|row| row.map(|(k, _)| k.value().to_owned()).map_err(other))
-                    .collect::<StoreResult<_>>()?;
-                drop(idx);
-                drop(txn);
-                let mut out = Vec::new();
-                for k in keys {
-                    out.extend(Self::reviews_by(db, DISPUTES, &k)?);
-                }
-                Ok(out)
-            }
-        })
-        .await
+        self.disputes_in(DISPUTES, arbitrator).await
+    }
+
+    async fn closed_disputes(
+        &self,
+        arbitrator: Option<&ArbitratorRef>,
+    ) -> StoreResult<Vec<Review>> {
+        self.disputes_in(CLOSED_DISPUTES, arbitrator).await
     }
 
     async fn audit_head(&self, message_id: &str, chain: &str) -> StoreResult<ChainHead> {

@@ -89,6 +89,15 @@ pub fn open_dispute(review: &Review) -> Option<String> {
     }
 }
 
+/// Whether a review is a dispute that has ended (decided, answered by a new version, withdrawn),
+/// and under which arbitrator it is indexed.
+pub fn closed_dispute(review: &Review) -> Option<String> {
+    match (review.state, &review.arbitrator) {
+        (ReviewState::InArbitration, _) | (_, None) => None,
+        (_, Some(a)) => Some(arbitrator_key(a)),
+    }
+}
+
 /// Where an outbox email stands in its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -230,6 +239,9 @@ pub trait Store: Send + Sync + 'static {
     async fn reviews_of_school(&self, uai: &Uai) -> StoreResult<Vec<Review>>;
     /// Open disputes of one arbitrator (`None`: every arbitrator).
     async fn open_disputes(&self, arbitrator: Option<&ArbitratorRef>) -> StoreResult<Vec<Review>>;
+    /// Ended disputes of one arbitrator (`None`: every arbitrator).
+    async fn closed_disputes(&self, arbitrator: Option<&ArbitratorRef>)
+    -> StoreResult<Vec<Review>>;
 
     /// The last link of one of a message's audit chains (`message`, or a school's UAI).
     async fn audit_head(&self, message_id: &str, chain: &str) -> StoreResult<ChainHead>;

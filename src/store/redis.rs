@@ -14,7 +14,8 @@ use tokio::sync::Notify;
 
 use super::{
     ClaimedMail, Commit, Delivery, DeliveryStatus, IdempotencyRecord, MailCounts, MailOutcome,
-    Requeue, Store, StoreError, StoreResult, TrackedEmail, arbitrator_key, due_at, open_dispute,
+    Requeue, Store, StoreError, StoreResult, TrackedEmail, arbitrator_key, closed_dispute, due_at,
+    open_dispute,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
@@ -130,6 +131,24 @@ impl RedisStore {
 
     async fn members(&self, key: String) -> StoreResult<Vec<String>> {
         self.run(|mut c| async move { c.smembers(key).await }).await
+    }
+
+    /// The reviews of a dispute index (`index:<arbitrator>` sets, listed in `keys`).
+    async fn disputes_in(
+        &self,
+        index: &str,
+        keys: &str,
+        arbitrator: Option<&ArbitratorRef>,
+    ) -> StoreResult<Vec<Review>> {
+        let keys = match arbitrator {
+            Some(a) => vec![arbitrator_key(a)],
+            None => self.members(self.k(&[keys])).await?,
+        };
+        let mut out = Vec::new();
+        for key in keys {
+            out.extend(self.reviews_in(self.k(&[index, &key])).await?);
+        }
+        Ok(out)
     }
 
     async fn reviews_in(&self, set: String) -> StoreResult<Vec<Review>> {
@@ -274,6 +293,7 @@ impl RedisStore {
             }
             if let Some(a) = &r.arbitrator {
                 let key = self.k(&["disputes", &arbitrator_key(a)]);
+                let closed_key = self.k(&["closed_disputes", &arbitrator_key(a)]);
                 if open_dispute(r).is_some() {
                     push(&mut writes, &["SADD", &key, &r.id]);
                     push(
@@ -282,6 +302,19 @@ impl RedisStore {
                     );
                 } else {
                     push(&mut writes, &["SREM", &key, &r.id]);
+                }
+                if closed_dispute(r).is_some() {
+                    push(&mut writes, &["SADD", &closed_key, &r.id]);
+                    push(
+                        &mut writes,
+                        &[
+                            "SADD",
+                            &self.k(&["closed_dispute_keys"]),
+                            &arbitrator_key(a),
+                        ],
+                    );
+                } else {
+                    push(&mut writes, &["SREM", &closed_key, &r.id]);
                 }
             }
             // Redis, not this replica's clock, says whether a deadline has passed.
@@ -437,15 +470,16 @@ impl Store for RedisStore {
     }
 
     async fn open_disputes(&self, arbitrator: Option<&ArbitratorRef>) -> StoreResult<Vec<Review>> {
-        let keys = match arbitrator {
-            Some(a) => vec![arbitrator_key(a)],
-            None => self.members(self.k(&["dispute_keys"])).await?,
-        };
-        let mut out = Vec::new();
-        for key in keys {
-            out.extend(self.reviews_in(self.k(&["disputes", &key])).await?);
-        }
-        Ok(out)
+        self.disputes_in("disputes", "dispute_keys", arbitrator)
+            .await
+    }
+
+    async fn closed_disputes(
+        &self,
+        arbitrator: Option<&ArbitratorRef>,
+    ) -> StoreResult<Vec<Review>> {
+        self.disputes_in("closed_disputes", "closed_dispute_keys", arbitrator)
+            .await
     }
 
     async fn audit_head(&self, message_id: &str, chain: &str) -> StoreResult<ChainHead> {

@@ -5,33 +5,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// Sends a request with raw bytes and extra headers.
-async fn raw(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> Res {
-    let mut req = app
-        .client
-        .request(method, format!("{}{}", app.base, path))
-        .bearer_auth(token);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let res = req.body(body).send().await.expect("request");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = serde_json::from_slice(&res.bytes().await.expect("body")).unwrap_or(Value::Null);
-    Res {
-        status,
-        headers,
-        body,
-    }
-}
-
 /// POST /v1/messages with a JSON body and an `Idempotency-Key`.
 async fn submit_with_key(app: &TestApp, token: &str, key: &str, body: &Value) -> Res {
     raw(
@@ -46,38 +19,6 @@ async fn submit_with_key(app: &TestApp, token: &str, key: &str, body: &Value) ->
         serde_json::to_vec(body).unwrap(),
     )
     .await
-}
-
-fn assert_problem(res: &Res, status: StatusCode) {
-    assert_eq!(res.status, status, "{}", res.body);
-    assert!(
-        res.content_type().starts_with("application/problem+json"),
-        "content-type: {}",
-        res.content_type()
-    );
-    assert_eq!(res.body["status"], status.as_u16(), "{}", res.body);
-    assert!(!res.detail().is_empty(), "{}", res.body);
-}
-
-/// The `errors[].field` of a 422.
-fn fields(res: &Res) -> Vec<String> {
-    res.body["errors"]
-        .as_array()
-        .map(|es| {
-            es.iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The message of the violation on `field`.
-fn message_of<'a>(res: &'a Res, field: &str) -> &'a str {
-    res.body["errors"]
-        .as_array()
-        .and_then(|es| es.iter().find(|e| e["field"] == field))
-        .and_then(|e| e["message"].as_str())
-        .unwrap_or_else(|| panic!("no violation on {field}: {}", res.body))
 }
 
 /// Submits as the Région and expects a 422 with a violation on `field`; returns the response.
@@ -166,7 +107,17 @@ async fn json_of_the_wrong_shape_is_a_422() {
         .post("/v1/messages", &app.agent("region-grand-est"), body)
         .await;
     assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(res.detail().contains("forme attendue"), "{}", res.detail());
+    // The field is named, and what is wrong is said in French (not serde's English).
+    assert_eq!(res.body["errors"][0]["field"], "targets", "{}", res.body);
+    assert_eq!(
+        res.body["errors"][0]["message"],
+        "une liste est attendue (reçu : une chaîne de caractères)"
+    );
+    assert!(
+        res.detail().starts_with("« targets » :"),
+        "{}",
+        res.detail()
+    );
 }
 
 #[tokio::test]
@@ -654,7 +605,11 @@ async fn a_non_numeric_page_size_is_a_422_not_a_400() {
         )
         .await;
     assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(res.detail().contains("paramètres"), "{}", res.detail());
+    assert_eq!(res.body["errors"][0]["field"], "limit", "{}", res.body);
+    assert_eq!(
+        res.body["errors"][0]["message"],
+        "un nombre entier est attendu"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@ use std::time::Duration;
 use charte::app::{Charte, ManualClock};
 use charte::domain::calendar::Calendar;
 use charte::http::auth::{Claims, DEV_AUDIENCE, DEV_ISSUER, Verifier, dev_token};
-use charte::server::{Running, load_demo_if_first_run};
+use charte::http::rate_limit::RateSettings;
+use charte::server::{HttpOptions, Running, load_demo_if_first_run};
 use charte::store::Store;
 use charte::store::embedded::EmbeddedStore;
 use reqwest::{Method, StatusCode};
@@ -71,7 +72,21 @@ impl TestApp {
         Self::start(Arc::new(TempDir::new().expect("tempdir")), MONDAY_9AM).await
     }
 
+    /// A fresh app whose request quotas are `limits` (the others run without any).
+    pub async fn spawn_with_rate_limits(limits: RateSettings) -> TestApp {
+        Self::start_with(
+            Arc::new(TempDir::new().expect("tempdir")),
+            MONDAY_9AM,
+            limits,
+        )
+        .await
+    }
+
     async fn start(dir: Arc<TempDir>, now: OffsetDateTime) -> TestApp {
+        Self::start_with(dir, now, RateSettings::unlimited()).await
+    }
+
+    async fn start_with(dir: Arc<TempDir>, now: OffsetDateTime, limits: RateSettings) -> TestApp {
         // After a crash, blocking store calls still in flight may hold the file for a moment.
         let mut store = EmbeddedStore::open(dir.path());
         for _ in 0..100 {
@@ -97,14 +112,11 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let running = charte::server::start(
-            listener,
-            charte.clone(),
-            verifier,
-            vec!["http://ent.test".into()],
-        )
-        .await
-        .expect("start");
+        let mut options = HttpOptions::new(vec!["http://ent.test".into()]);
+        options.rate_limits = limits;
+        let running = charte::server::start_with(listener, charte.clone(), verifier, options, None)
+            .await
+            .expect("start");
         TestApp {
             base: format!("http://{}", running.addr),
             client: reqwest::Client::builder()
@@ -186,6 +198,25 @@ impl TestApp {
         };
         f(&mut c);
         dev_token(&self.secret, &c).expect("token")
+    }
+
+    /// Standard valid claims of an administrator, as JSON, to bend in negative tests.
+    pub fn admin_claims(&self) -> Value {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        json!({
+            "sub": "admin-json", "iss": DEV_ISSUER, "aud": DEV_AUDIENCE,
+            "exp": now + 3600, "iat": now, "role": "admin"
+        })
+    }
+
+    /// Signs any JSON claims with the app's development secret (for claims `Claims` cannot hold).
+    pub fn token_json(&self, claims: &Value) -> String {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(&self.secret),
+        )
+        .expect("token")
     }
 
     /// A token with arbitrary claims (for negative tests).
@@ -333,4 +364,64 @@ fn empty_charte() -> Charte {
         widget_url: String::new(),
         tacit_approvals: Default::default(),
     }
+}
+
+/// Sends a request with raw bytes and extra headers.
+pub async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Res {
+    let mut req = app
+        .client
+        .request(method, format!("{}{}", app.base, path))
+        .bearer_auth(token);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.body(body).send().await.expect("request");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = serde_json::from_slice(&res.bytes().await.expect("body")).unwrap_or(Value::Null);
+    Res {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Asserts a problem+json answer with this status and a detail.
+pub fn assert_problem(res: &Res, status: StatusCode) {
+    assert_eq!(res.status, status, "{}", res.body);
+    assert!(
+        res.content_type().starts_with("application/problem+json"),
+        "content-type: {}",
+        res.content_type()
+    );
+    assert_eq!(res.body["status"], status.as_u16(), "{}", res.body);
+    assert!(!res.detail().is_empty(), "{}", res.body);
+}
+
+/// The `errors[].field` of a 422.
+pub fn fields(res: &Res) -> Vec<String> {
+    res.body["errors"]
+        .as_array()
+        .map(|es| {
+            es.iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The message of the violation on `field`.
+pub fn message_of<'a>(res: &'a Res, field: &str) -> &'a str {
+    res.body["errors"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["field"] == field))
+        .and_then(|e| e["message"].as_str())
+        .unwrap_or_else(|| panic!("no violation on {field}: {}", res.body))
 }

@@ -1,6 +1,7 @@
 //! API integration tests: the real server over HTTP, with real tokens and its own store.
 
 mod authorization;
+mod contract;
 mod errors;
 mod helpers;
 mod lifecycle;

@@ -3,6 +3,7 @@
 //! vacances scolaires.
 
 mod holidays;
+mod instant;
 mod school_holidays;
 mod words;
 
@@ -15,13 +16,14 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time, Weekday};
 use time_tz::timezones::db;
-use time_tz::{Offset, OffsetDateTimeExt, OffsetResult, PrimitiveDateTimeExt, TimeZone, Tz};
+use time_tz::{Offset, OffsetResult, PrimitiveDateTimeExt, TimeZone, Tz};
 
 pub use self::holidays::{PublicHoliday, easter_sunday, public_holiday, public_holidays};
+pub use self::instant::{InstantError, SUPPORTED_YEARS, in_zone, parse_instant};
 pub use self::school_holidays::{
     RowError, SchoolHolidayPeriod, SchoolHolidays, SchoolZone, zone_for_academie,
 };
-pub use self::words::{date_in_words, deadline_in_words};
+pub use self::words::{date_in_words, deadline_in_words, instant_in_words};
 
 /// Errors raised while reading calendar settings; their Display is French.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,6 +110,11 @@ impl Department {
         }
     }
 
+    /// Paris (75): the clocks of metropolitan France, for instants not tied to one school.
+    pub fn paris() -> Department {
+        Department("75".to_owned())
+    }
+
     /// The normalised code.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -173,7 +180,7 @@ pub fn time_zone_name(department: &Department) -> &'static str {
 
 /// The calendar date of `instant` on the department's wall clocks.
 pub fn local_date(instant: OffsetDateTime, department: &Department) -> Date {
-    instant.to_timezone(time_zone(department)).date()
+    in_zone(instant, time_zone(department)).date()
 }
 
 /// First instant of local `date` in `tz`, with the offset in force then.
@@ -189,7 +196,7 @@ fn start_of_local_day(date: Date, tz: &Tz) -> OffsetDateTime {
             let before = tz
                 .get_offset_utc(&midnight.assume_utc().saturating_sub(Duration::days(1)))
                 .to_utc();
-            midnight.assume_offset(before).to_timezone(tz)
+            in_zone(midnight.assume_offset(before), tz)
         }
     }
 }
@@ -310,7 +317,7 @@ impl Calendar {
     /// Computes when silence becomes tacit approval.
     pub fn deadline(&self, q: DeadlineQuery) -> Deadline {
         let (time_zone_name, tz) = time_zone_entry(q.department);
-        let start = q.submitted_at.to_timezone(tz).date();
+        let start = in_zone(q.submitted_at, tz).date();
         let wanted = usize::try_from(q.business_days).unwrap_or(usize::MAX);
 
         let mut counted_days = Vec::with_capacity(wanted.min(366));

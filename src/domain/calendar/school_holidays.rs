@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
-use time_tz::OffsetDateTimeExt;
 
 use super::CalendarError;
 
@@ -335,11 +334,7 @@ fn parse_dataset_date(text: &str) -> Option<Date> {
     if let Ok(instant) = OffsetDateTime::parse(text, &Rfc3339) {
         // The ministry exports local midnights as UTC instants (22:00 or 23:00
         // the day before), so only the Paris wall-clock date is meaningful.
-        return Some(
-            instant
-                .to_timezone(time_tz::timezones::db::europe::PARIS)
-                .date(),
-        );
+        return Some(super::in_zone(instant, time_tz::timezones::db::europe::PARIS).date());
     }
     PrimitiveDateTime::parse(
         text,

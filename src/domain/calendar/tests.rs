@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use time::format_description::well_known::Rfc3339;
 use time::macros::{date, datetime};
 use time::{Date, Duration, OffsetDateTime, Weekday};
-use time_tz::{Offset, TimeZone};
+use time_tz::{Offset, OffsetDateTimeExt, TimeZone};
 
 use super::*;
 
@@ -840,5 +840,68 @@ proptest! {
         for day in &deadline.counted_days {
             prop_assert!(calendar.is_counted_day(*day, &paris, Some(&zone)).is_ok());
         }
+    }
+}
+
+// Every instant `time` can hold, with any offset it can hold (±25:59:59).
+fn any_instant() -> impl Strategy<Value = OffsetDateTime> {
+    let min = OffsetDateTime::new_utc(Date::MIN, time::Time::MIDNIGHT).unix_timestamp();
+    let max = OffsetDateTime::new_utc(Date::MAX, time::Time::MAX).unix_timestamp();
+    (min..=max, -93_599i32..=93_599).prop_map(|(t, offset)| {
+        let utc = OffsetDateTime::from_unix_timestamp(t).unwrap();
+        let offset = time::UtcOffset::from_whole_seconds(offset).unwrap();
+        utc.checked_to_offset(offset).unwrap_or(utc)
+    })
+}
+
+proptest! {
+    /// No instant, however far, makes a public date function of the domain panic: requests
+    /// reach them only through `parse_instant`, but a bug there must not become a crash.
+    #[test]
+    fn no_date_function_panics_on_any_instant(
+        at in any_instant(),
+        n in 0u32..12,
+        d in 0..DEPARTMENTS.len(),
+        m in 0..MODES.len(),
+        year in any::<i32>(),
+    ) {
+        let department = dept(DEPARTMENTS[d]);
+        let calendar = Calendar::new(MODES[m]);
+        let zone = SchoolZone::parse("A").unwrap();
+        let deadline = calendar.deadline(DeadlineQuery {
+            submitted_at: at,
+            business_days: n,
+            department: &department,
+            zone: Some(&zone),
+        });
+        let _ = deadline_in_words(&deadline);
+        let _ = date_in_words(deadline.last_day);
+        let _ = calendar.business_days_between(at, &deadline, &department, Some(&zone));
+        let _ = local_date(at, &department);
+        let _ = in_zone(at, time_zone(&department));
+        let _ = crate::domain::message::rfc3339(at);
+        let _ = public_holidays(&department, year);
+        let _ = easter_sunday(year);
+        let _ = public_holiday(&department, local_date(at, &department));
+        let _ = calendar.is_counted_day(deadline.last_day, &department, Some(&zone));
+        // Whatever the text, parsing answers Ok within the supported years or a French error.
+        if let Ok(text) = at.format(&Rfc3339) {
+            match parse_instant(&text) {
+                Ok(parsed) => prop_assert!(SUPPORTED_YEARS.contains(&parsed.year())),
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
+
+    /// Within the supported years, a deadline and its expiry always serialise as RFC 3339.
+    #[test]
+    fn supported_instants_give_rfc3339_deadlines(
+        t in 946_684_800i64..4_133_894_400,
+        n in 0u32..12,
+        d in 0..DEPARTMENTS.len(),
+    ) {
+        let deadline = ouvrables(DEPARTMENTS[d], instant(t), n);
+        prop_assert!(deadline.expires_at.format(&Rfc3339).is_ok());
+        prop_assert!(serde_json::to_value(&deadline).is_ok());
     }
 }

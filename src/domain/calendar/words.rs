@@ -49,6 +49,17 @@ pub fn date_in_words(date: Date) -> String {
     )
 }
 
+/// An instant in French words on the department's clocks: "lundi 30 novembre 2026 à 8 h 00".
+pub fn instant_in_words(at: time::OffsetDateTime, department: &super::Department) -> String {
+    let local = super::in_zone(at, super::time_zone(department));
+    format!(
+        "{} à {} h {:02}",
+        date_in_words(local.date()),
+        local.hour(),
+        local.minute()
+    )
+}
+
 /// The deadline's end in French words: "jeudi 26 novembre 2026 à minuit".
 pub fn deadline_in_words(deadline: &Deadline) -> String {
     // "à minuit" after the last day means 24:00 of that day, which is how the
