@@ -1,9 +1,9 @@
-# syntax=docker/dockerfile:1
 # charte: release binary on distroless (glibc, CA certificates, no shell, uid 65532).
 #   docker build -t registry.example.org/charte/charte:0.1.0 .
 # Checked by tests/k8s.rs; see k8s/README.md for how it is deployed.
+# Base images are named with their registry; the cache mounts need BuildKit (Docker's default builder).
 
-FROM rust:1-bookworm AS builder
+FROM docker.io/library/rust:1-bookworm AS builder
 WORKDIR /src
 # Only what the build reads: the manifest and lock, the sources and the files they embed
 # (include_str!: templates/, widget/, demo/; benches/ because Cargo.toml declares a bench target).

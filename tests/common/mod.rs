@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod python;
 pub mod redis_server;
 pub mod smtp_server;

@@ -1,6 +1,6 @@
-//! A real SMTP server (Python's aiosmtpd, `tests/support/smtp_server.py`) on a random port,
-//! recording what it receives in a temporary folder; it can be told to refuse the next
-//! messages with a 4xx or 5xx reply, and is killed when dropped.
+//! A real SMTP server (Python's aiosmtpd, `tests/support/smtp_server.py`, run by
+//! [`super::python::python`]) on a random port, recording what it receives in a temporary folder;
+//! it can be told to refuse the next messages with a 4xx or 5xx reply, and is killed when dropped.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -70,14 +70,20 @@ impl SmtpServer {
     fn launch(&mut self) {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
         let log = std::fs::File::create(self.dir.join("log")).expect("log");
-        let child = Command::new("python3")
+        let python = super::python::python();
+        let child = Command::new(&python)
             .arg(script)
             .args(["--port", &self.port.to_string(), "--dir"])
             .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("python3 with aiosmtpd must be installed (scripts/test.sh installs it)");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (Python with aiosmtpd: scripts/test.sh installs it in .venv/)",
+                    python.display()
+                )
+            });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
