@@ -280,6 +280,8 @@ async fn disputes_are_listed_for_their_arbitrator_while_open(store: &dyn Store) 
             .is_empty()
     );
 
+    assert!(store.closed_disputes(None).await.unwrap().is_empty());
+
     let mut r1 = store.review("r1").await.unwrap().unwrap();
     r1.state = ReviewState::Authorised;
     store
@@ -295,6 +297,59 @@ async fn disputes_are_listed_for_their_arbitrator_while_open(store: &dyn Store) 
             .await
             .unwrap()
             .is_empty()
+    );
+    // Decided, it moves to the arbitrator's closed disputes, in the same commit.
+    let closed = store.closed_disputes(Some(&rectorat_12())).await.unwrap();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].state, ReviewState::Authorised);
+    assert_eq!(store.closed_disputes(None).await.unwrap().len(), 1);
+    assert!(
+        store
+            .closed_disputes(Some(&"rectorat:15".parse().unwrap()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn the_outbox_pages_oldest_first_with_delivery_records(store: &dyn Store) {
+    use charte::store::DeliveryStatus;
+    seed(store).await;
+    store
+        .commit(Commit {
+            outbox: (3..=6)
+                .map(|i| mail(&format!("e{i}"), T0 + time::Duration::seconds(i)))
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids = |page: &[charte::store::TrackedEmail]| -> Vec<String> {
+        page.iter().map(|t| t.email.id.clone()).collect()
+    };
+    let first = store.outbox_after(None, 4).await.unwrap().unwrap();
+    assert_eq!(ids(&first), vec!["e1", "e2", "e3", "e4"]);
+    assert!(
+        first
+            .iter()
+            .all(|t| t.delivery.status == DeliveryStatus::Queued)
+    );
+    let rest = store.outbox_after(Some("e4"), 4).await.unwrap().unwrap();
+    assert_eq!(ids(&rest), vec!["e5", "e6"]);
+    assert!(
+        store
+            .outbox_after(Some("e6"), 4)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .outbox_after(Some("inconnu"), 4)
+            .await
+            .unwrap()
+            .is_none()
     );
 }
 
@@ -359,6 +414,7 @@ contract!(
     a_reused_idempotency_key_is_refused,
     pending_reviews_are_due_in_deadline_order_until_they_leave_pending,
     disputes_are_listed_for_their_arbitrator_while_open,
+    the_outbox_pages_oldest_first_with_delivery_records,
     schools_and_settings_round_trip,
     queued_emails_are_claimed_by_one_worker_until_the_lease_runs_out,
     failed_emails_are_retried_later_then_become_dead_letters_an_admin_can_requeue,

@@ -152,10 +152,8 @@ fn b64(s: &str) -> String {
 }
 
 /// Cuts a sorted list into a page after `cursor`.
-pub fn paginate<T>(
-    mut items: Vec<(String, T)>,
-    query: &ListQuery,
-) -> AppResult<(Vec<T>, Option<String>)> {
+/// The page size asked for: 1 to 200, 50 by default.
+fn page_size(query: &ListQuery) -> AppResult<usize> {
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(AppError::invalid(
@@ -163,18 +161,39 @@ pub fn paginate<T>(
             format!("La taille de page doit être comprise entre 1 et 200 (reçu {limit})."),
         ));
     }
-    let after = match query.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    AppError::invalid("cursor", "Curseur illisible : reprenez la valeur `next_cursor` de la page précédente.")
-                })?,
-        ),
-    };
+    Ok(limit)
+}
+
+/// The position a cursor stands for.
+fn decode_cursor(query: &ListQuery) -> AppResult<Option<String>> {
+    match query.cursor.as_deref() {
+        None | Some("") => Ok(None),
+        Some(c) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "cursor",
+                    "Curseur illisible : reprenez la valeur `next_cursor` de la page précédente.",
+                )
+            }),
+    }
+}
+
+/// The opaque cursor of a position.
+fn encode_cursor(position: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position)
+}
+
+/// Cuts one page out of keyed items, after the query's cursor.
+pub fn paginate<T>(
+    mut items: Vec<(String, T)>,
+    query: &ListQuery,
+) -> AppResult<(Vec<T>, Option<String>)> {
+    let limit = page_size(query)?;
+    let after = decode_cursor(query)?;
     items.sort_by(|a, b| a.0.cmp(&b.0));
     let mut rest: Vec<(String, T)> = match after {
         Some(a) => items.into_iter().filter(|(k, _)| *k > a).collect(),
@@ -2043,11 +2062,34 @@ impl Charte {
     }
 
     /// Queued emails, for administrators.
-    pub async fn outbox(&self, actor: &Actor, limit: usize) -> AppResult<Vec<OutboxEmail>> {
+    pub async fn outbox(&self, actor: &Actor, q: &ListQuery) -> AppResult<OutboxPage> {
         if actor.role != Role::Admin {
             return Err(AppError::Forbidden("Réservé aux administrateurs.".into()));
         }
-        Ok(self.store.outbox(limit.clamp(1, 1000)).await?)
+        let limit = page_size(q)?;
+        let after = decode_cursor(q)?;
+        // One more than the page, to know whether another follows.
+        let Some(mut items) = self.store.outbox_after(after.as_deref(), limit + 1).await? else {
+            return Err(AppError::invalid(
+                "cursor",
+                "Curseur inconnu : reprenez la valeur `next_cursor` de la page précédente.",
+            ));
+        };
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = match (more, items.last()) {
+            (true, Some(last)) => Some(encode_cursor(&last.email.id)),
+            _ => None,
+        };
+        let items = items
+            .into_iter()
+            .map(|t| OutboxItem {
+                status_label: t.delivery.status.label().to_owned(),
+                email: t.email,
+                delivery: t.delivery,
+            })
+            .collect();
+        Ok(OutboxPage { items, next_cursor })
     }
 
     /// Records tacit approval of every review due now, in bounded batches; returns how many.
@@ -2221,7 +2263,13 @@ impl Charte {
         if actor.role != Role::Admin {
             return Err(AppError::Forbidden("Réservé aux administrateurs.".into()));
         }
-        Ok(self.store.dead_letters(limit.clamp(1, 1000)).await?)
+        if !(1..=1000).contains(&limit) {
+            return Err(AppError::invalid(
+                "limit",
+                format!("Le nombre demandé doit être compris entre 1 et 1000 (reçu {limit})."),
+            ));
+        }
+        Ok(self.store.dead_letters(limit).await?)
     }
 
     /// Queues a dead letter again (administrators), once the cause has been fixed.

@@ -383,6 +383,26 @@ pub struct SchoolPage {
     pub next_cursor: Option<String>,
 }
 
+/// An outbox email with where its delivery stands.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OutboxItem {
+    /// The email, as queued.
+    pub email: crate::domain::notification::OutboxEmail,
+    /// How its delivery went.
+    pub delivery: crate::store::Delivery,
+    /// The delivery status in French.
+    pub status_label: String,
+}
+
+/// A page of the outbox, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OutboxPage {
+    /// Items.
+    pub items: Vec<OutboxItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// An authority of the directory.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuthorityView {

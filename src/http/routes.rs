@@ -16,7 +16,6 @@ use super::input::{ApiQuery, no_body, optional_json, parse_json};
 use crate::app::views::*;
 use crate::app::{ArbitrationDecision, ListQuery, NewVersion, Submission};
 use crate::domain::message::{AudienceMember, Draft, EmergencyCategory, MessageKind, Purpose};
-use crate::domain::notification::OutboxEmail;
 use crate::domain::review::ReviewEvent;
 use crate::store::TrackedEmail;
 
@@ -608,23 +607,40 @@ pub async fn authorities(
     Ok(Json(s.charte.authorities(q.kind.as_deref()).await?))
 }
 
-/// Outbox filters.
+/// Outbox page parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OutboxParams {
-    /// How many (default 100).
+    /// Cursor from the previous page (`next_cursor`).
+    pub cursor: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
 }
 
-/// Queued emails (administrators).
+/// Dead-letter parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeadLetterParams {
+    /// How many, 1–1000 (default 100), oldest first.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+}
+
+/// The outbox, oldest first, with each email's delivery status (administrators).
 #[utoipa::path(get, path = "/v1/admin/outbox", tag = "admin", params(OutboxParams),
-    responses((status = 200, body = [OutboxEmail]), (status = 403, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = OutboxPage), (status = 403, body = Problem)), security(("bearer" = [])))]
 pub async fn outbox(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<OutboxParams>,
-) -> ApiResult<Json<Vec<OutboxEmail>>> {
-    Ok(Json(s.charte.outbox(&actor, q.limit.unwrap_or(100)).await?))
+) -> ApiResult<Json<OutboxPage>> {
+    let lq = ListQuery {
+        cursor: q.cursor,
+        limit: q.limit,
+        ..Default::default()
+    };
+    Ok(Json(s.charte.outbox(&actor, &lq).await?))
 }
 
 /// Health status.
@@ -652,12 +668,12 @@ pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Health>> {
 }
 
 /// Emails given up on after too many failed attempts (administrators), oldest first.
-#[utoipa::path(get, path = "/v1/admin/dead-letters", tag = "admin", params(OutboxParams),
+#[utoipa::path(get, path = "/v1/admin/dead-letters", tag = "admin", params(DeadLetterParams),
     responses((status = 200, body = [TrackedEmail]), (status = 403, body = Problem)), security(("bearer" = [])))]
 pub async fn dead_letters(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiQuery(q): ApiQuery<OutboxParams>,
+    ApiQuery(q): ApiQuery<DeadLetterParams>,
 ) -> ApiResult<Json<Vec<TrackedEmail>>> {
     Ok(Json(
         s.charte

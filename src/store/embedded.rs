@@ -618,6 +618,47 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn outbox_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<TrackedEmail>>> {
+        let after = after.map(str::to_owned);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let outbox = txn.open_table(OUTBOX).map_err(other)?;
+            let states = txn.open_table(MAIL_STATE).map_err(other)?;
+            let start = match &after {
+                None => None,
+                Some(id) => match states.get(id.as_str()).map_err(other)? {
+                    None => return Ok(None),
+                    Some(v) => Some(decode::<MailRecord>(v.value())?.created),
+                },
+            };
+            let rows = match (&start, &after) {
+                (Some(created), Some(id)) => outbox
+                    .range::<(i128, &str)>((
+                        std::ops::Bound::Excluded((*created, id.as_str())),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .map_err(other)?,
+                _ => outbox.iter().map_err(other)?,
+            };
+            let mut out = Vec::new();
+            for row in rows.take(limit) {
+                let (k, v) = row.map_err(other)?;
+                let email: OutboxEmail = decode(v.value())?;
+                let delivery = match states.get(k.value().1).map_err(other)? {
+                    Some(r) => decode::<MailRecord>(r.value())?.delivery,
+                    None => Delivery::queued(),
+                };
+                out.push(TrackedEmail { email, delivery });
+            }
+            Ok(Some(out))
+        })
+        .await
+    }
+
     async fn put_schools(&self, schools: Vec<School>) -> StoreResult<usize> {
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(other)?;

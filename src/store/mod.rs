@@ -262,6 +262,13 @@ pub trait Store: Send + Sync + 'static {
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
     /// Queued emails, oldest first.
     async fn outbox(&self, limit: usize) -> StoreResult<Vec<OutboxEmail>>;
+    /// Up to `limit` outbox emails with their delivery records, oldest first, after the email
+    /// `after` (from the start without it); `None` when `after` is no outbox email.
+    async fn outbox_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<TrackedEmail>>>;
 
     /// Inserts or replaces schools of the directory; returns how many were written.
     async fn put_schools(&self, schools: Vec<School>) -> StoreResult<usize>;

@@ -561,6 +561,70 @@ impl Store for RedisStore {
             .await
     }
 
+    async fn outbox_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<TrackedEmail>>> {
+        let key = self.k(&["outbox"]);
+        // New emails join at the end (scored by creation), so a rank is a stable position.
+        let start = match after {
+            None => 0,
+            Some(id) => {
+                let (key, id) = (key.clone(), id.to_owned());
+                let rank: Option<isize> = self
+                    .run(|mut c| async move { c.zrank(key, id).await })
+                    .await?;
+                match rank {
+                    None => return Ok(None),
+                    Some(r) => r + 1,
+                }
+            }
+        };
+        let stop = start + isize::try_from(limit).unwrap_or(isize::MAX / 2) - 1;
+        let ids: Vec<String> = self
+            .run(|mut c| async move { c.zrange(key, start, stop).await })
+            .await?;
+        if ids.is_empty() {
+            return Ok(Some(vec![]));
+        }
+        // One round trip for the emails and their delivery records together.
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.get(self.k(&["mail", id]));
+            pipe.hgetall(self.k(&["mail_state", id]));
+        }
+        let replies: Vec<(Option<String>, HashMap<String, String>)> = {
+            let raw: Vec<redis::Value> = self
+                .run(|mut c| async move { pipe.query_async(&mut c).await })
+                .await?;
+            let mut pairs = Vec::with_capacity(ids.len());
+            let mut it = raw.into_iter();
+            while let (Some(mail), Some(state)) = (it.next(), it.next()) {
+                let mail: Option<String> =
+                    redis::from_redis_value(&mail).map_err(|e| StoreError::Other(e.to_string()))?;
+                let state: HashMap<String, String> = redis::from_redis_value(&state)
+                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                pairs.push((mail, state));
+            }
+            pairs
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for (mail, state) in replies {
+            let Some(mail) = mail else { continue };
+            let delivery = if state.is_empty() {
+                Delivery::queued()
+            } else {
+                delivery_from(&state)?
+            };
+            out.push(TrackedEmail {
+                email: parse(&mail)?,
+                delivery,
+            });
+        }
+        Ok(Some(out))
+    }
+
     async fn put_schools(&self, schools: Vec<School>) -> StoreResult<usize> {
         let n = schools.len();
         for chunk in schools.chunks(500) {

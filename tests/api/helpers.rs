@@ -316,11 +316,21 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Emails queued so far.
+    /// Emails queued so far, oldest first (every page of the outbox).
     pub async fn outbox(&self) -> Vec<Value> {
-        let res = self.get("/v1/admin/outbox?limit=1000", &self.admin()).await;
-        assert_eq!(res.status, StatusCode::OK);
-        res.body.as_array().cloned().unwrap_or_default()
+        let mut out = Vec::new();
+        let mut path = "/v1/admin/outbox?limit=200".to_owned();
+        loop {
+            let res = self.get(&path, &self.admin()).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+            for item in res.body["items"].as_array().cloned().unwrap_or_default() {
+                out.push(item["email"].clone());
+            }
+            match res.body["next_cursor"].as_str() {
+                Some(c) => path = format!("/v1/admin/outbox?limit=200&cursor={c}"),
+                None => return out,
+            }
+        }
     }
 }
 
