@@ -1,0 +1,386 @@
+//! Makes the generated OpenAPI document say exactly what the server does: every error answered
+//! as `application/problem+json` with the statuses each operation can return, the challenge and
+//! retry headers, French summaries, and the links that chain operations (used by clients and by
+//! the stateful API fuzzer).
+
+use serde_json::{Map, Value, json};
+
+/// French summary of each operation, by operation id.
+const SUMMARIES: [(&str, &str); 24] = [
+    (
+        "submit_message",
+        "Soumettre une communication à l'examen (ou publier une urgence)",
+    ),
+    (
+        "list_messages",
+        "Lister les communications visibles, les plus récentes d'abord",
+    ),
+    (
+        "get_message",
+        "Lire une communication et ses examens par établissement",
+    ),
+    (
+        "submit_version",
+        "Soumettre une version rectifiée (nouveau délai d'examen)",
+    ),
+    ("withdraw_message", "Retirer une communication partout"),
+    (
+        "coproduce",
+        "Co-valider une communication d'évaluation (services académiques)",
+    ),
+    ("audit", "Journal chaîné et vérifié d'une communication"),
+    (
+        "list_reviews",
+        "Lister les examens (boîte du chef d'établissement, échéance la plus proche d'abord)",
+    ),
+    (
+        "get_review",
+        "Lire un examen : le contenu tel que les familles le verront",
+    ),
+    ("approve", "Approuver (chef d'établissement)"),
+    (
+        "request_rectification",
+        "Demander une rectification motivée (chef d'établissement)",
+    ),
+    (
+        "escalate",
+        "Saisir l'autorité d'arbitrage d'un litige persistant",
+    ),
+    ("list_disputes", "Lister les litiges, en attente ou clos"),
+    (
+        "decide",
+        "Trancher un litige : autoriser ou confirmer le refus",
+    ),
+    (
+        "feed",
+        "Ce qu'un établissement affiche maintenant (pour l'ENT)",
+    ),
+    ("deadlines", "Calculer un délai d'examen avant de soumettre"),
+    ("schools", "Annuaire des établissements"),
+    ("authorities", "Collectivités et nombre de leurs urgences"),
+    ("outbox", "Courriels de la file d'envoi (administrateurs)"),
+    ("dead_letters", "Courriels abandonnés (administrateurs)"),
+    (
+        "retry_dead_letter",
+        "Remettre un courriel abandonné en file (administrateurs)",
+    ),
+    ("healthz", "Vivacité : le processus répond"),
+    ("readyz", "Disponibilité : le stockage répond"),
+    ("metrics", "Métriques Prometheus"),
+];
+
+/// Statuses an operation returns beyond the generic ones (by operation id): role refusals
+/// (403), unknown or invisible resources (404), states that forbid the action (409).
+const SPECIFIC: [(&str, &[u16]); 21] = [
+    ("submit_message", &[403, 409]),
+    ("list_messages", &[]),
+    ("get_message", &[404]),
+    ("submit_version", &[403, 404, 409]),
+    ("withdraw_message", &[403, 404, 409]),
+    ("coproduce", &[403, 404, 409]),
+    ("audit", &[404]),
+    ("list_reviews", &[]),
+    ("get_review", &[404]),
+    ("approve", &[403, 404, 409]),
+    ("request_rectification", &[403, 404, 409]),
+    ("escalate", &[403, 404, 409]),
+    ("list_disputes", &[403]),
+    ("decide", &[403, 404, 409]),
+    ("feed", &[404]),
+    ("deadlines", &[]),
+    ("schools", &[]),
+    ("authorities", &[]),
+    ("outbox", &[403]),
+    ("dead_letters", &[403]),
+    ("retry_dead_letter", &[403, 404, 409]),
+];
+
+/// French description of each error status.
+fn describe(status: u16) -> &'static str {
+    match status {
+        400 => "JSON illisible (l'endroit de l'erreur est dit)",
+        401 => "Jeton absent ou refusé (la raison est dite ; en-tête WWW-Authenticate)",
+        403 => "Action non permise pour ce rôle",
+        404 => "Introuvable, ou invisible pour l'appelant",
+        405 => "Méthode non permise sur cette adresse (en-tête Allow)",
+        409 => "Action impossible dans l'état actuel (l'état et la raison sont dits)",
+        413 => "Corps de requête trop volumineux (256 Kio au plus)",
+        415 => "Corps non JSON : envoyez Content-Type: application/json",
+        422 => "Données invalides : chaque champ fautif est nommé dans `errors`",
+        429 => "Trop de requêtes : réessayez après Retry-After secondes",
+        431 => "En-têtes ou jeton trop volumineux",
+        503 => "Stockage momentanément injoignable : réessayez après Retry-After secondes",
+        _ => "Erreur",
+    }
+}
+
+/// Rewrites the generated document (as JSON, where this is simplest).
+pub fn refine(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let Ok(mut value) = serde_json::to_value(&doc) else {
+        return doc;
+    };
+    refine_value(&mut value);
+    match serde_json::from_value(value) {
+        Ok(refined) => refined,
+        Err(e) => {
+            tracing::error!(erreur = %e, "document OpenAPI : retouches illisibles par utoipa");
+            doc
+        }
+    }
+}
+
+fn refine_value(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (_method, op) in item.iter_mut() {
+            if let Some(op) = op.as_object_mut() {
+                refine_operation(path, op);
+            }
+        }
+    }
+}
+
+fn header_doc(name: &str) -> Value {
+    match name {
+        "WWW-Authenticate" => json!({
+            "description": "Défi Bearer (RFC 6750) : error=\"invalid_token\" et error_description pour un jeton refusé",
+            "schema": {"type": "string"}
+        }),
+        _ => json!({
+            "description": "Secondes à attendre avant de réessayer",
+            "schema": {"type": "integer", "minimum": 1}
+        }),
+    }
+}
+
+fn problem_response(status: u16) -> Value {
+    let mut r = json!({
+        "description": describe(status),
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    });
+    let header = match status {
+        401 => Some("WWW-Authenticate"),
+        429 | 503 => Some("Retry-After"),
+        _ => None,
+    };
+    if let Some(h) = header {
+        r["headers"] = json!({ h: header_doc(h) });
+    }
+    if status == 405 {
+        r["headers"] =
+            json!({"Allow": {"description": "Méthodes permises", "schema": {"type": "string"}}});
+    }
+    r
+}
+
+fn refine_operation(path: &str, op: &mut Map<String, Value>) {
+    let id = op
+        .get("operationId")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if let Some((_, summary)) = SUMMARIES.iter().find(|(o, _)| *o == id) {
+        // The English doc comment stays as the description, for developers.
+        if let Some(english) = op.remove("summary") {
+            op.entry("description").or_insert(english);
+        }
+        op.insert("summary".into(), json!(summary));
+    }
+    let secured = op.contains_key("security");
+    let has_body = op.contains_key("requestBody");
+    let has_params = op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|p| !p.is_empty());
+
+    let mut statuses: Vec<u16> = vec![405];
+    if secured {
+        statuses.extend([401, 429, 431, 503]);
+    }
+    if has_body {
+        statuses.extend([400, 413, 415, 422]);
+    }
+    if has_params {
+        statuses.push(422);
+    }
+    if let Some((_, extra)) = SPECIFIC.iter().find(|(o, _)| *o == id) {
+        statuses.extend(extra.iter().copied());
+    }
+    if path == "/readyz" {
+        statuses.push(503);
+    }
+
+    // The bodiless actions take nothing or `{}`; `null` is refused.
+    if matches!(id.as_str(), "approve" | "coproduce")
+        && let Some(body) = op.get_mut("requestBody")
+    {
+        body["required"] = json!(false);
+        body["content"] =
+            json!({"application/json": {"schema": {"$ref": "#/components/schemas/NoBody"}}});
+    }
+    if id == "withdraw_message"
+        && let Some(body) = op.get_mut("requestBody")
+    {
+        body["required"] = json!(false);
+    }
+    if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+        for p in params {
+            if p["name"] == "Idempotency-Key" {
+                p["schema"] = json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]{1,200}$"});
+            }
+            if p["name"] == "uai" && p["in"] == "path" {
+                p["schema"] = json!({"type": "string", "pattern": "^[0-9]{7}[A-Z]$"});
+            }
+        }
+    }
+    let responses = op
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut();
+    let Some(responses) = responses else { return };
+    // Problems are application/problem+json, whatever the annotation said.
+    for (_, r) in responses.iter_mut() {
+        let Some(content) = r.get_mut("content").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        if let Some(json) = content.get("application/json")
+            && json["schema"]["$ref"] == "#/components/schemas/Problem"
+        {
+            let json = json.clone();
+            content.remove("application/json");
+            content.insert("application/problem+json".into(), json);
+        }
+    }
+    for status in statuses {
+        let key = status.to_string();
+        match responses.get_mut(&key) {
+            None => {
+                responses.insert(key, problem_response(status));
+            }
+            Some(existing) => {
+                let full = problem_response(status);
+                if existing["description"].as_str().unwrap_or("").is_empty() {
+                    existing["description"] = full["description"].clone();
+                }
+                if let Some(h) = full.get("headers") {
+                    existing["headers"] = h.clone();
+                }
+            }
+        }
+    }
+    for (status, r) in responses.iter_mut() {
+        if r["description"].as_str().unwrap_or("").is_empty() {
+            r["description"] = json!(match status.as_str() {
+                "200" => "Succès",
+                "201" => "Créé",
+                "304" => "Inchangé",
+                _ => "Réponse",
+            });
+        }
+    }
+
+    add_links(&id, responses);
+}
+
+/// Links from a response to the operations its ids feed: a client (and a stateful fuzzer)
+/// can follow a created message to its reviews and decisions.
+fn add_links(id: &str, responses: &mut Map<String, Value>) {
+    let link =
+        |op: &str, param: &str, expr: &str| json!({"operationId": op, "parameters": {param: expr}});
+    let (status, links) = match id {
+        "submit_message" => (
+            "201",
+            json!({
+                "GetMessage": link("get_message", "id", "$response.body#/id"),
+                "SubmitVersion": link("submit_version", "id", "$response.body#/id"),
+                "WithdrawMessage": link("withdraw_message", "id", "$response.body#/id"),
+                "Coproduce": link("coproduce", "id", "$response.body#/id"),
+                "Audit": link("audit", "id", "$response.body#/id"),
+                "GetReview": link("get_review", "id", "$response.body#/reviews/0/id"),
+                "Escalate": link("escalate", "id", "$response.body#/reviews/0/id"),
+            }),
+        ),
+        "list_reviews" => (
+            "200",
+            json!({
+                "GetReview": link("get_review", "id", "$response.body#/items/0/id"),
+                "Approve": link("approve", "id", "$response.body#/items/0/id"),
+                "RequestRectification": link("request_rectification", "id", "$response.body#/items/0/id"),
+                "Escalate": link("escalate", "id", "$response.body#/items/0/id"),
+            }),
+        ),
+        "list_messages" => (
+            "200",
+            json!({
+                "GetMessage": link("get_message", "id", "$response.body#/items/0/id"),
+                "Audit": link("audit", "id", "$response.body#/items/0/id"),
+                "SubmitVersion": link("submit_version", "id", "$response.body#/items/0/id"),
+            }),
+        ),
+        "list_disputes" => (
+            "200",
+            json!({
+                "Decide": link("decide", "id", "$response.body#/items/0/id"),
+                "GetReview": link("get_review", "id", "$response.body#/items/0/id"),
+            }),
+        ),
+        "request_rectification" => (
+            "200",
+            json!({
+                "Escalate": link("escalate", "id", "$response.body#/review/id"),
+            }),
+        ),
+        "escalate" => (
+            "200",
+            json!({
+                "Decide": link("decide", "id", "$response.body#/review/id"),
+            }),
+        ),
+        _ => return,
+    };
+    if let Some(r) = responses.get_mut(status).and_then(Value::as_object_mut) {
+        r.insert("links".into(), links);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_operation_says_its_errors_as_problems() {
+        let doc = serde_json::to_value(super::super::api().1).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                for (status, r) in responses {
+                    let code: u16 = status.parse().unwrap();
+                    if code >= 400 {
+                        assert!(
+                            r["content"]["application/problem+json"].is_object(),
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+                if op.get("security").is_some() {
+                    for s in ["401", "429", "431", "503"] {
+                        assert!(responses.contains_key(s), "{method} {path} {s}");
+                    }
+                    assert!(responses["401"]["headers"]["WWW-Authenticate"].is_object());
+                }
+                assert!(
+                    op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                    "{method} {path}"
+                );
+            }
+        }
+        let submit = &doc["paths"]["/v1/messages"]["post"]["responses"]["201"]["links"];
+        assert_eq!(
+            submit["GetMessage"]["parameters"]["id"],
+            "$response.body#/id"
+        );
+    }
+}
