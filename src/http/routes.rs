@@ -17,6 +17,7 @@ use crate::app::views::*;
 use crate::app::{ArbitrationDecision, ListQuery, NewVersion, Submission};
 use crate::domain::message::{AudienceMember, Draft, EmergencyCategory, MessageKind, Purpose};
 use crate::domain::review::ReviewEvent;
+use crate::domain::review::ReviewState;
 use crate::store::TrackedEmail;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -155,38 +156,65 @@ pub enum ArbitrationChoice {
     Uphold,
 }
 
-/// List parameters.
+/// Message list parameters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListParams {
+pub struct MessageParams {
     /// Cursor from the previous page (`next_cursor`).
     pub cursor: Option<String>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
-    /// Filter on the message status (messages) or the review state (reviews); `open` or
-    /// `closed` on disputes.
+    /// Only messages with this overall status.
+    #[param(value_type = Option<MessageStatus>)]
     pub status: Option<String>,
-    /// Filter on the review state (same as `status`).
-    pub state: Option<String>,
-    /// Filter on a school.
-    #[param(value_type = Option<String>, pattern = "^[0-9]{7}[A-Z]$")]
-    pub uai: Option<String>,
-    /// Filter on the message kind.
+    /// Only messages of this kind.
     #[param(value_type = Option<MessageKind>)]
     pub kind: Option<String>,
 }
 
-impl ListParams {
-    fn query(self) -> ListQuery {
-        ListQuery {
-            cursor: self.cursor,
-            limit: self.limit,
-            state: self.state.or(self.status),
-            uai: self.uai,
-            kind: self.kind,
-        }
-    }
+/// Review list parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReviewParams {
+    /// Cursor from the previous page (`next_cursor`).
+    pub cursor: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+    /// Only reviews in this state.
+    #[param(value_type = Option<ReviewState>)]
+    pub state: Option<String>,
+    /// Same as `state`.
+    #[param(value_type = Option<ReviewState>)]
+    pub status: Option<String>,
+    /// Only this school's reviews (required for academic services and administrators).
+    #[param(value_type = Option<String>, pattern = "^[0-9]{7}[A-Z]$")]
+    pub uai: Option<String>,
+}
+
+/// Dispute list parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DisputeParams {
+    /// Cursor from the previous page (`next_cursor`).
+    pub cursor: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+    /// `open` (waiting for arbitration, the default) or `closed` (decided or ended).
+    #[param(value_type = Option<DisputeState>)]
+    pub state: Option<String>,
+}
+
+/// Whether a dispute waits for arbitration or has ended.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum DisputeState {
+    /// Waiting for the arbitrator.
+    Open,
+    /// Decided, or ended by a new version or a withdrawal.
+    Closed,
 }
 
 fn draft(
@@ -266,15 +294,22 @@ pub async fn submit_message(
 }
 
 /// List the messages visible to the caller, newest first.
-#[utoipa::path(get, path = "/v1/messages", tag = "messages", params(ListParams),
+#[utoipa::path(get, path = "/v1/messages", tag = "messages", params(MessageParams),
     responses((status = 200, body = MessagePage), (status = 401, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_messages(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiQuery(q): ApiQuery<ListParams>,
+    ApiQuery(q): ApiQuery<MessageParams>,
 ) -> ApiResult<Json<MessagePage>> {
-    Ok(Json(s.charte.list_messages(&actor, &q.query()).await?))
+    let q = ListQuery {
+        cursor: q.cursor,
+        limit: q.limit,
+        state: q.status,
+        kind: q.kind,
+        ..Default::default()
+    };
+    Ok(Json(s.charte.list_messages(&actor, &q).await?))
 }
 
 /// One message with its per-school reviews.
@@ -356,17 +391,22 @@ pub async fn audit(
 }
 
 /// Reviews visible to the caller; for a head, the inbox, soonest deadline first.
-#[utoipa::path(get, path = "/v1/reviews", tag = "reviews", params(ListParams),
+#[utoipa::path(get, path = "/v1/reviews", tag = "reviews", params(ReviewParams),
     responses((status = 200, body = ReviewPage), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn list_reviews(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiQuery(q): ApiQuery<ListParams>,
+    ApiQuery(q): ApiQuery<ReviewParams>,
 ) -> ApiResult<Json<ReviewPage>> {
-    let mut q = q;
-    // On reviews, `status` and `state` mean the same thing.
-    q.state = q.state.take().or(q.status.take());
-    Ok(Json(s.charte.list_reviews(&actor, &q.query()).await?))
+    let q = ListQuery {
+        cursor: q.cursor,
+        limit: q.limit,
+        // On reviews, `status` and `state` mean the same thing.
+        state: q.state.or(q.status),
+        uai: q.uai,
+        ..Default::default()
+    };
+    Ok(Json(s.charte.list_reviews(&actor, &q).await?))
 }
 
 /// One review: the content exactly as families will see it, what changed, and the history.
@@ -436,15 +476,21 @@ pub async fn escalate(
     Ok(Json(s.charte.escalate(&actor, &id, r.statement).await?))
 }
 
-/// Disputes awaiting arbitration, oldest first.
-#[utoipa::path(get, path = "/v1/disputes", tag = "disputes", params(ListParams),
+/// Disputes waiting for arbitration (or, with `state=closed`, ended ones), oldest first.
+#[utoipa::path(get, path = "/v1/disputes", tag = "disputes", params(DisputeParams),
     responses((status = 200, body = DisputePage), (status = 403, body = Problem)), security(("bearer" = [])))]
 pub async fn list_disputes(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiQuery(q): ApiQuery<ListParams>,
+    ApiQuery(q): ApiQuery<DisputeParams>,
 ) -> ApiResult<Json<DisputePage>> {
-    Ok(Json(s.charte.disputes(&actor, &q.query()).await?))
+    let q = ListQuery {
+        cursor: q.cursor,
+        limit: q.limit,
+        state: q.state,
+        ..Default::default()
+    };
+    Ok(Json(s.charte.disputes(&actor, &q).await?))
 }
 
 /// Settle a dispute: authorise publication or uphold the refusal, with a motive.
@@ -515,12 +561,51 @@ pub async fn feed(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeadlineParams {
-    /// `recurring` or `one_off`.
+    /// `recurring` (5 business days) or `one_off` (3).
+    #[param(value_type = ReviewedKind, required = true)]
     pub kind: Option<String>,
-    /// The school.
+    /// The school (its calendar: department, time zone, holidays).
+    #[param(value_type = String, required = true, pattern = "^[0-9]{7}[A-Z]$")]
     pub uai: Option<String>,
-    /// Submission instant (RFC 3339; default now).
+    /// Submission instant (RFC 3339, years 2000 to 2100; default now).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub submitted_at: Option<String>,
+}
+
+/// The kinds of message that are reviewed (an emergency is not).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ReviewedKind {
+    /// Five business days.
+    Recurring,
+    /// Three business days.
+    OneOff,
+}
+
+/// A kind of school.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum SchoolTypeName {
+    /// École.
+    Ecole,
+    /// Collège.
+    College,
+    /// Lycée.
+    Lycee,
+    /// Any other.
+    Other,
+}
+
+/// A kind of authority.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum AuthorityKindName {
+    /// Région.
+    Region,
+    /// Département.
+    Departement,
+    /// Commune.
+    Commune,
 }
 
 /// Compute the review deadline a submission would get in a school, before submitting.
@@ -546,25 +631,27 @@ pub async fn deadlines(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SchoolParams {
-    /// Department code.
+    /// Department code (`57`, `2A`, `974`…).
     pub department: Option<String>,
     /// Académie code.
     pub academie: Option<String>,
-    /// `ecole`, `college`, `lycee`.
+    /// `ecole`, `college`, `lycee` or `other`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", value_type = Option<SchoolTypeName>)]
     pub school_type: Option<String>,
     /// One UAI.
+    #[param(value_type = Option<String>, pattern = "^[0-9]{7}[A-Z]$")]
     pub uai: Option<String>,
-    /// Cursor.
+    /// Cursor from the previous page (`next_cursor`).
     pub cursor: Option<String>,
-    /// Page size.
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
 }
 
 /// The school directory.
 #[utoipa::path(get, path = "/v1/schools", tag = "directory", params(SchoolParams),
-    responses((status = 200, body = SchoolPage)), security(("bearer" = [])))]
+    responses((status = 200, body = SchoolPage), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn schools(
     State(s): State<AppState>,
     _auth: Authenticated,
@@ -592,7 +679,8 @@ pub async fn schools(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuthorityParams {
-    /// `region`, `departement`, `commune`.
+    /// `region`, `departement` or `commune`.
+    #[param(value_type = Option<AuthorityKindName>)]
     pub kind: Option<String>,
 }
 
