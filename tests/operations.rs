@@ -334,3 +334,99 @@ fn importing_an_annuaire_keeps_the_good_rows_and_reports_the_bad_ones_by_line() 
     );
     assert!(stderr.to_lowercase().contains("ligne 3"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_their_own_address_plain_logs_in_a_file_and_a_private_dev_secret() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let free = || {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, metrics_port) = (free(), free());
+    let log = dir.path().join("serve.log");
+    let mut child = charte(&[
+        "serve",
+        "--dev",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--metrics-listen",
+        &format!("127.0.0.1:{metrics_port}"),
+    ])
+    .env_remove("NO_COLOR")
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&log).unwrap())
+    .spawn()
+    .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "charte serve did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Prometheus scrapes the dedicated address; the API's answers 404 there.
+    let api = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(api.status(), 404);
+    let metrics = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.text().await.unwrap().contains("charte_"));
+    // Emails link to the widget on the address the service listens on.
+    let agent = token(
+        dir.path(),
+        &[
+            "--role",
+            "authority_agent",
+            "--authority",
+            "region-grand-est",
+        ],
+    );
+    let res = http
+        .post(format!("{base}/v1/messages"))
+        .bearer_auth(&agent)
+        .json(&message(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("à l'écoute"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file: {text:?}"
+    );
+    let mail_dir = dir.path().join("mail");
+    let emails: Vec<String> = std::fs::read_dir(&mail_dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        emails
+            .iter()
+            .any(|e| e.contains(&format!("http://127.0.0.1:{port}/widget/"))),
+        "no email links to the widget on port {port}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("dev-jwt-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "dev secret mode {mode:o}");
+    }
+}

@@ -933,40 +933,16 @@ impl Charte {
                 let mut r = old.clone();
                 r.state = next;
                 entries.push(review_entry(Some(actor), now, "superseded", &r, None));
-                if old.state == ReviewState::InArbitration
-                    && let Some(arb) = &old.arbitrator
-                {
+                if old.state == ReviewState::InArbitration {
                     // The new version answers the dispute: the arbitrator has nothing left to decide.
                     let reason = format!(
                         "la collectivité a soumis une version {number} de la communication, qui sera examinée à nouveau par le chef d'établissement."
                     );
-                    entries.push(review_entry(
-                        Some(actor),
-                        now,
-                        "dispute_closed",
-                        &r,
-                        Some(&reason),
-                    ));
-                    let school = self.school_or_placeholder(&old.uai).await?;
-                    let sref = SchoolRef {
-                        name: &school.name,
-                        uai: school.uai.as_str(),
-                        department: &dept,
-                    };
-                    let to = self
-                        .directory
-                        .arbitrator_contact(arb)
-                        .map(|c| vec![c.email.to_string()])
-                        .unwrap_or_default();
-                    outbox.extend(notification::dispute_closed(
-                        &message,
-                        &r,
-                        &sref,
-                        &authority_name,
-                        &reason,
-                        to,
-                        now,
-                    ));
+                    let (e, mail) = self
+                        .close_dispute(&message, &r, &dept, &authority_name, &reason, actor, now)
+                        .await?;
+                    entries.push(e);
+                    outbox.extend(mail);
                 }
                 changed.push(r);
             }
@@ -1062,6 +1038,21 @@ impl Charte {
                         &r2,
                         motive.as_deref(),
                     ));
+                    if r.state == ReviewState::InArbitration {
+                        let (e, mail) = self
+                            .close_dispute(
+                                &message,
+                                &r2,
+                                &dept,
+                                &authority_name,
+                                "la collectivité a retiré la communication.",
+                                actor,
+                                now,
+                            )
+                            .await?;
+                        entries.push(e);
+                        outbox.extend(mail);
+                    }
                     if notified.insert(r.uai.clone()) {
                         let school = self.school_or_placeholder(&r.uai).await?;
                         let sref = SchoolRef {
@@ -1103,6 +1094,38 @@ impl Charte {
         Err(AppError::Conflict(
             "La communication est très sollicitée en ce moment : réessayez.".into(),
         ))
+    }
+
+    /// A dispute ended without decision: its audit record, and the email telling its arbitrator.
+    #[allow(clippy::too_many_arguments)]
+    async fn close_dispute(
+        &self,
+        message: &Message,
+        review: &Review,
+        dept: &Department,
+        authority_name: &str,
+        reason: &str,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> AppResult<(AuditEntry, Option<OutboxEmail>)> {
+        let audit = review_entry(Some(actor), now, "dispute_closed", review, Some(reason));
+        let Some(arb) = &review.arbitrator else {
+            return Ok((audit, None));
+        };
+        let school = self.school_or_placeholder(&review.uai).await?;
+        let sref = SchoolRef {
+            name: &school.name,
+            uai: school.uai.as_str(),
+            department: dept,
+        };
+        let to = self
+            .directory
+            .arbitrator_contact(arb)
+            .map(|c| vec![c.email.to_string()])
+            .unwrap_or_default();
+        let mail =
+            notification::dispute_closed(message, review, &sref, authority_name, reason, to, now);
+        Ok((audit, mail))
     }
 
     fn can_see_review(actor: &Actor, r: &Review) -> bool {

@@ -782,3 +782,67 @@ async fn the_outbox_is_paged_and_says_each_emails_delivery_status() {
     let res = app.get("/v1/admin/outbox", &agent).await;
     assert_problem(&res, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_withdrawal_closes_the_dispute_too() {
+    let app = TestApp::spawn().await;
+    let agent = app.agent(REGION);
+    let m = app.submit(&agent, one_off(&[LYCEE_AGRICOLE])).await;
+    let id = m["id"].as_str().unwrap();
+    let review = TestApp::review_of(&m, LYCEE_AGRICOLE);
+    app.post(
+        &format!("/v1/reviews/{review}/rectification"),
+        &app.head(LYCEE_AGRICOLE),
+        json!({"motive": "Le contenu relève de la promotion commerciale."}),
+    )
+    .await;
+    let res = app
+        .post(
+            &format!("/v1/reviews/{review}/escalate"),
+            &app.representative(REGION),
+            json!({"statement": "Information de service public sur les transports."}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let res = app
+        .post(
+            &format!("/v1/messages/{id}/withdraw"),
+            &agent,
+            json!({"motive": "Ligne supprimée."}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let draaf = app.arbitrator("draaf:44");
+    assert!(
+        app.get("/v1/disputes", &draaf).await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let closed = app.get("/v1/disputes?state=closed", &draaf).await;
+    assert_eq!(
+        closed.body["items"][0]["id"],
+        review.as_str(),
+        "{}",
+        closed.body
+    );
+    assert!(
+        closed.body["items"][0]["closed_reason"]
+            .as_str()
+            .unwrap()
+            .contains("retiré")
+    );
+    let mails: Vec<Value> = app
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "dispute_closed")
+        .collect();
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("a retiré la communication")
+    );
+}
