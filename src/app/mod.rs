@@ -50,6 +50,8 @@ pub struct Submission {
     pub emergency_category: Option<String>,
     /// Emergency justification.
     pub emergency_justification: Option<String>,
+    /// Whether an emergency declaration was sent at all (even an empty one).
+    pub emergency_declared: bool,
 }
 
 /// A new version as received by the API.
@@ -685,7 +687,7 @@ impl Charte {
             .map_err(|v| violations.extend(v))
             .ok()
         } else {
-            if sub.emergency_category.is_some() || sub.emergency_justification.is_some() {
+            if sub.emergency_declared {
                 violations.push(Violation::new(
                     "emergency",
                     "Une déclaration d'urgence n'accompagne que le type « emergency ».",

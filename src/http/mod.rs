@@ -68,6 +68,13 @@ impl Modify for BearerAuth {
         license(name = "EUPL-1.2")
     ),
     modifiers(&BearerAuth),
+    // Schemas used only by query parameters, which utoipa does not collect by itself.
+    components(schemas(
+        routes::ReviewedKind,
+        routes::SchoolTypeName,
+        routes::AuthorityKindName,
+        routes::DisputeState,
+    )),
     tags(
         (name = "messages", description = "Communications des collectivités"),
         (name = "reviews", description = "Examen par les chefs d'établissement"),
@@ -108,13 +115,17 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::readyz))
         .routes(routes!(metrics::metrics))
         .split_for_parts();
-    (router, openapi::refine(doc))
+    (router, doc)
+}
+
+/// The OpenAPI document as served: generated from the routes, then refined (see [`openapi`]).
+pub fn document() -> serde_json::Value {
+    openapi::refine(&api().1)
 }
 
 /// The OpenAPI document as pretty JSON (what `openapi/openapi.json` must contain).
 pub fn openapi_json() -> String {
-    let (_, doc) = api();
-    doc.to_pretty_json().unwrap_or_default() + "\n"
+    serde_json::to_string_pretty(&document()).unwrap_or_default() + "\n"
 }
 
 /// `/metrics` alone, for its own listen address (Kubernetes scrapes it there, not via the Ingress).
@@ -135,7 +146,7 @@ pub fn metrics_router(state: AppState) -> Router {
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
     let outer_state = state.clone();
-    let spec = doc.to_pretty_json().unwrap_or_default();
+    let spec = serde_json::to_string_pretty(&openapi::refine(&doc)).unwrap_or_default();
     api.route(
         "/openapi.json",
         axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec) }),

@@ -265,6 +265,7 @@ pub async fn submit_message(
             Some((k.to_owned(), hex::encode(Sha256::digest(&body))))
         }
     };
+    let emergency_declared = req.emergency.is_some();
     let emergency = req.emergency.unwrap_or_default();
     let sub = Submission {
         draft: draft(
@@ -279,6 +280,7 @@ pub async fn submit_message(
         targets: req.targets,
         emergency_category: emergency.category,
         emergency_justification: emergency.justification,
+        emergency_declared,
     };
     let (view, created) = s.charte.submit(&actor, sub, idem).await?;
     let status = if created {
@@ -398,10 +400,18 @@ pub async fn list_reviews(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<ReviewParams>,
 ) -> ApiResult<Json<ReviewPage>> {
+    // On reviews, `status` and `state` mean the same thing: given both, they must agree.
+    if let (Some(state), Some(status)) = (&q.state, &q.status)
+        && state != status
+    {
+        return Err(ApiError::invalid(
+            "status",
+            "`status` et `state` désignent la même chose sur les examens : donnez l'un ou l'autre.",
+        ));
+    }
     let q = ListQuery {
         cursor: q.cursor,
         limit: q.limit,
-        // On reviews, `status` and `state` mean the same thing.
         state: q.state.or(q.status),
         uai: q.uai,
         ..Default::default()

@@ -846,3 +846,35 @@ async fn a_withdrawal_closes_the_dispute_too() {
             .contains("a retiré la communication")
     );
 }
+
+#[tokio::test]
+async fn stray_declarations_and_contradicting_filters_are_refused() {
+    let app = TestApp::spawn().await;
+    let agent = app.agent(REGION);
+    for stray in [json!({}), json!({"category": null})] {
+        let res = app
+            .post(
+                "/v1/messages",
+                &agent,
+                with(one_off(&[LYCEE_FABERT]), "emergency", stray),
+            )
+            .await;
+        assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(message_of(&res, "emergency").contains("« emergency »"));
+    }
+    let res = app
+        .get(
+            "/v1/reviews?state=pending&status=upheld",
+            &app.head(LYCEE_FABERT),
+        )
+        .await;
+    assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(fields(&res).contains(&"status".to_owned()));
+    let res = app
+        .get(
+            "/v1/reviews?state=pending&status=pending",
+            &app.head(LYCEE_FABERT),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+}
