@@ -217,21 +217,25 @@ impl MailApp {
 
     /// The outbox ids of the emails queued so far, by kind.
     async fn outbox_ids(&self, kind: &str) -> Vec<String> {
-        let (status, body) = self
-            .call(
-                Method::GET,
-                "/v1/admin/outbox?limit=1000",
-                &self.admin(),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
-        body.as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["kind"] == kind)
-            .map(|e| e["id"].as_str().unwrap().to_owned())
-            .collect()
+        let mut ids = Vec::new();
+        let mut path = "/v1/admin/outbox?limit=200".to_owned();
+        loop {
+            let (status, body) = self.call(Method::GET, &path, &self.admin(), None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            ids.extend(
+                body["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|item| &item["email"])
+                    .filter(|e| e["kind"] == kind)
+                    .map(|e| e["id"].as_str().unwrap().to_owned()),
+            );
+            match body["next_cursor"].as_str() {
+                Some(c) => path = format!("/v1/admin/outbox?limit=200&cursor={c}"),
+                None => return ids,
+            }
+        }
     }
 }
 

@@ -513,8 +513,8 @@ pub fn validate_content(
                 "display_until",
                 format!(
                     "La fin d'affichage ({}) doit suivre la publication la plus précoce possible ({}).",
-                    rfc3339(d),
-                    rfc3339(earliest)
+                    calendar::instant_in_words(d, &calendar::Department::paris()),
+                    calendar::instant_in_words(earliest, &calendar::Department::paris())
                 ),
             ));
         }

@@ -226,6 +226,10 @@ fn refine_operation(path: &str, op: &mut Map<String, Value>) {
             if p["name"] == "Idempotency-Key" {
                 p["schema"] = json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]{1,200}$"});
             }
+            // Messages, reviews and disputes are named by UUIDs; emails by their own ids.
+            if p["name"] == "id" && p["in"] == "path" && id != "retry_dead_letter" {
+                p["schema"] = json!({"type": "string", "format": "uuid"});
+            }
             if p["name"] == "uai" && p["in"] == "path" {
                 p["schema"] = json!({"type": "string", "pattern": "^[0-9]{7}[A-Z]$"});
             }
