@@ -1759,8 +1759,8 @@ impl Charte {
 
     /// Open disputes for the arbitrator, oldest first.
     pub async fn disputes(&self, actor: &Actor, q: &ListQuery) -> AppResult<DisputePage> {
-        let closed = match q.state.as_deref().map(str::trim) {
-            None | Some("") | Some("open") => false,
+        let closed = match q.state.as_deref() {
+            None | Some("open") => false,
             Some("closed") => true,
             Some(other) => {
                 return Err(AppError::invalid(

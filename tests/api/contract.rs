@@ -718,8 +718,12 @@ async fn a_new_version_closes_the_dispute_and_tells_the_arbitrator() {
             .unwrap()
             .contains("nouvelle version")
     );
-    let wrong = app.get("/v1/disputes?state=fini", &recteur).await;
-    assert_problem(&wrong, StatusCode::UNPROCESSABLE_ENTITY);
+    for wrong in ["fini", "", "%20open"] {
+        let res = app
+            .get(&format!("/v1/disputes?state={wrong}"), &recteur)
+            .await;
+        assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    }
 
     let mails: Vec<Value> = app
         .outbox()
