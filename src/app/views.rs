@@ -296,6 +296,7 @@ pub struct DeadlineView {
     /// Business days granted.
     pub business_days: u32,
     /// Calendar mode.
+    #[schema(value_type = crate::domain::calendar::CalendarMode)]
     pub mode: String,
     /// Last day (YYYY-MM-DD).
     pub last_day: String,

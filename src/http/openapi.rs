@@ -95,6 +95,27 @@ const SPECIFIC: [(&str, &[u16]); 21] = [
     ("retry_dead_letter", &[403, 404, 409]),
 ];
 
+/// Formats of response fields the views carry as text: instants (RFC 3339) and dates.
+const FORMATS: [(&str, &str, &str); 17] = [
+    ("DeadlineView", "expires_at", "date-time"),
+    ("DeadlineView", "submitted_at", "date-time"),
+    ("DeadlineView", "last_day", "date"),
+    ("DeadlineView", "extended_from", "date"),
+    ("FeedItem", "live_from", "date-time"),
+    ("FeedItem", "display_until", "date-time"),
+    ("MessageView", "submitted_at", "date-time"),
+    ("ReviewView", "deadline", "date-time"),
+    ("ReviewView", "deadline_last_day", "date"),
+    ("ReviewView", "decided_at", "date-time"),
+    ("ReviewView", "live_from", "date-time"),
+    ("ReviewView", "opened_at", "date-time"),
+    ("SkippedDayView", "date", "date"),
+    ("VersionView", "display_until", "date-time"),
+    ("VersionView", "publish_at", "date-time"),
+    ("VersionView", "submitted_at", "date-time"),
+    ("ReviewView", "id", "uuid"),
+];
+
 /// French description of each error status.
 fn describe(status: u16) -> &'static str {
     match status {
@@ -123,6 +144,20 @@ pub fn refine(doc: &utoipa::openapi::OpenApi) -> Value {
 }
 
 fn refine_value(doc: &mut Value) {
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (schema, property, format) in FORMATS {
+            if let Some(p) = schemas
+                .get_mut(schema)
+                .and_then(|s| s.pointer_mut(&format!("/properties/{property}")))
+                .and_then(Value::as_object_mut)
+            {
+                p.insert("format".into(), json!(format));
+            }
+        }
+    }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -373,6 +408,12 @@ mod tests {
                     "{method} {path}"
                 );
             }
+        }
+        for (schema, property, format) in super::FORMATS {
+            assert_eq!(
+                doc["components"]["schemas"][schema]["properties"][property]["format"], format,
+                "{schema}.{property}"
+            );
         }
         let submit = &doc["paths"]["/v1/messages"]["post"]["responses"]["201"]["links"];
         assert_eq!(

@@ -40,7 +40,9 @@ pub enum CalendarError {
 }
 
 /// Which days count towards a deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CalendarMode {
     /// Monday–Saturday count; a deadline ending on a Saturday, Sunday or holiday runs on (CPC art. 642).
