@@ -659,17 +659,15 @@ async fn a_new_version_keeps_what_it_omits_and_an_identical_one_is_refused() {
     }
 }
 
-#[tokio::test]
-async fn a_new_version_closes_the_dispute_and_tells_the_arbitrator() {
-    let app = TestApp::spawn().await;
-    let agent = app.agent(REGION);
-    let m = app.submit(&agent, one_off(&[LYCEE_FABERT])).await;
-    let id = m["id"].as_str().unwrap();
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+/// A one-off message of the Région to `uai`, whose head asked for a rectification that the
+/// Région's representative took to arbitration: the message and the review in dispute.
+async fn dispute_in(app: &TestApp, uai: &str) -> (Value, String) {
+    let m = app.submit(&app.agent(REGION), one_off(&[uai])).await;
+    let review = TestApp::review_of(&m, uai);
     let res = app
         .post(
             &format!("/v1/reviews/{review}/rectification"),
-            &app.head(LYCEE_FABERT),
+            &app.head(uai),
             json!({"motive": "Le contenu relève de la promotion commerciale."}),
         )
         .await;
@@ -682,6 +680,15 @@ async fn a_new_version_closes_the_dispute_and_tells_the_arbitrator() {
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    (m, review)
+}
+
+#[tokio::test]
+async fn a_new_version_closes_the_dispute_and_tells_the_arbitrator() {
+    let app = TestApp::spawn().await;
+    let agent = app.agent(REGION);
+    let (m, review) = dispute_in(&app, LYCEE_FABERT).await;
+    let id = m["id"].as_str().unwrap();
     let recteur = app.arbitrator("rectorat:12");
     assert_eq!(
         app.get("/v1/disputes", &recteur).await.body["items"]
@@ -725,12 +732,7 @@ async fn a_new_version_closes_the_dispute_and_tells_the_arbitrator() {
         assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);
     }
 
-    let mails: Vec<Value> = app
-        .outbox()
-        .await
-        .into_iter()
-        .filter(|e| e["kind"] == "dispute_closed")
-        .collect();
+    let mails = app.emails_of_kind("dispute_closed").await;
     assert_eq!(mails.len(), 1);
     assert!(
         mails[0]["subject"]
@@ -791,23 +793,8 @@ async fn the_outbox_is_paged_and_says_each_emails_delivery_status() {
 async fn a_withdrawal_closes_the_dispute_too() {
     let app = TestApp::spawn().await;
     let agent = app.agent(REGION);
-    let m = app.submit(&agent, one_off(&[LYCEE_AGRICOLE])).await;
+    let (m, review) = dispute_in(&app, LYCEE_AGRICOLE).await;
     let id = m["id"].as_str().unwrap();
-    let review = TestApp::review_of(&m, LYCEE_AGRICOLE);
-    app.post(
-        &format!("/v1/reviews/{review}/rectification"),
-        &app.head(LYCEE_AGRICOLE),
-        json!({"motive": "Le contenu relève de la promotion commerciale."}),
-    )
-    .await;
-    let res = app
-        .post(
-            &format!("/v1/reviews/{review}/escalate"),
-            &app.representative(REGION),
-            json!({"statement": "Information de service public sur les transports."}),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     let res = app
         .post(
             &format!("/v1/messages/{id}/withdraw"),
@@ -836,12 +823,7 @@ async fn a_withdrawal_closes_the_dispute_too() {
             .unwrap()
             .contains("retiré")
     );
-    let mails: Vec<Value> = app
-        .outbox()
-        .await
-        .into_iter()
-        .filter(|e| e["kind"] == "dispute_closed")
-        .collect();
+    let mails = app.emails_of_kind("dispute_closed").await;
     assert_eq!(mails.len(), 1);
     assert!(
         mails[0]["text"]

@@ -316,6 +316,15 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Emails of one kind queued so far, oldest first.
+    pub async fn emails_of_kind(&self, kind: &str) -> Vec<Value> {
+        self.outbox()
+            .await
+            .into_iter()
+            .filter(|e| e["kind"] == kind)
+            .collect()
+    }
+
     /// Emails queued so far, oldest first (every page of the outbox).
     pub async fn outbox(&self) -> Vec<Value> {
         let mut out = Vec::new();
