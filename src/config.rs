@@ -32,6 +32,9 @@ pub struct ServeConfig {
     /// Folder of the embedded store (used when no Redis URL is given).
     #[arg(long, env = "CHARTE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Page cache of the embedded store, in MiB (memory stays bounded as history grows).
+    #[arg(long, env = "CHARTE_REDB_CACHE_MB", default_value_t = 64)]
+    pub redb_cache_mb: usize,
     /// Redis URL (e.g. redis://127.0.0.1:6379/0); selects the Redis store.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,

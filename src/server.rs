@@ -86,7 +86,10 @@ pub async fn open_store(cfg: &ServeConfig) -> anyhow::Result<(Arc<dyn Store>, Ar
         follow_redis_clock(store.clone(), clock.clone()).await;
         return Ok((Arc::new(store), Arc::new(clock)));
     }
-    let store = EmbeddedStore::open(&cfg.data_dir)?;
+    let store = EmbeddedStore::open_with_cache(
+        &cfg.data_dir,
+        cfg.redb_cache_mb.saturating_mul(1024 * 1024),
+    )?;
     tracing::info!(dossier = %cfg.data_dir.display(), "stockage embarqué");
     Ok((Arc::new(store), Arc::new(SystemClock)))
 }

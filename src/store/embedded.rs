@@ -87,9 +87,19 @@ fn nanos(t: OffsetDateTime) -> i128 {
     t.unix_timestamp_nanos()
 }
 
+/// redb's page cache when none is configured: bounded, so memory does not follow the database
+/// as years of history accumulate (redb's own default is 1 GiB).
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl EmbeddedStore {
-    /// Opens (or creates) the store file `charte.redb` in `dir`.
+    /// Opens (or creates) the store file `charte.redb` in `dir`, with the default cache.
     pub fn open(dir: &Path) -> StoreResult<Self> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store file `charte.redb` in `dir`, with at most `cache_bytes` of
+    /// page cache.
+    pub fn open_with_cache(dir: &Path, cache_bytes: usize) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Other(format!(
                 "impossible de créer le dossier {} : {e}",
@@ -97,9 +107,12 @@ impl EmbeddedStore {
             ))
         })?;
         let path = dir.join("charte.redb");
-        let db = Database::create(&path).map_err(|e| {
-            StoreError::Other(format!("impossible d'ouvrir {} : {e}", path.display()))
-        })?;
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(&path)
+            .map_err(|e| {
+                StoreError::Other(format!("impossible d'ouvrir {} : {e}", path.display()))
+            })?;
         // Creating every table up front lets read transactions assume they exist.
         let txn = db.begin_write().map_err(other)?;
         {
