@@ -878,6 +878,7 @@ proptest! {
         let _ = date_in_words(deadline.last_day);
         let _ = calendar.business_days_between(at, &deadline, &department, Some(&zone));
         let _ = local_date(at, &department);
+        let _ = instant_in_words(at, &department);
         let _ = in_zone(at, time_zone(&department));
         let _ = crate::domain::message::rfc3339(at);
         let _ = public_holidays(&department, year);
