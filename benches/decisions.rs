@@ -79,11 +79,15 @@ async fn main() {
         String::new(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = charte::server::start(
+    // Sixteen clients on one address would meet the per-address quota: this measures decisions.
+    let mut options = charte::server::HttpOptions::new(vec![]);
+    options.rate_limits = charte::http::rate_limit::RateSettings::unlimited();
+    let running = charte::server::start_with(
         listener,
         charte,
         Arc::new(Verifier::dev(SECRET.to_vec())),
-        vec![],
+        options,
+        None,
     )
     .await
     .unwrap();

@@ -19,7 +19,7 @@ use crate::domain::Motive;
 use crate::domain::Violation;
 use crate::domain::actor::{Actor, Role};
 use crate::domain::audit::AuditEntry;
-use crate::domain::calendar::{Calendar, DeadlineQuery, Department, zone_for_academie};
+use crate::domain::calendar::{Calendar, Deadline, DeadlineQuery, Department, zone_for_academie};
 use crate::domain::directory::{Directory, School, arbitrator_for, check_remit};
 use crate::domain::message::{
     Coproduction, Draft, Message, MessageKind, Purpose, Review, ReviewDeadline, Statement,
@@ -399,6 +399,7 @@ impl Charte {
         message: &Message,
         version: &Version,
         school: &School,
+        deadline: Option<&Deadline>,
         now: OffsetDateTime,
         authority_name: &str,
     ) -> AppResult<(Review, Option<OutboxEmail>)> {
@@ -408,7 +409,7 @@ impl Charte {
         } else {
             ReviewState::Pending
         };
-        let review = self.open_review(message, version, school, now, state)?;
+        let review = self.open_review(message, version, school, now, state, deadline)?;
         let dept = Self::department(school)?;
         let sref = SchoolRef {
             name: &school.name,
@@ -432,39 +433,53 @@ impl Charte {
         Ok((review, mail.filter(|m| !m.to.is_empty())))
     }
 
-    /// The display-window rule of the charter, against each school's fresh review deadline.
+    /// A school's review deadline for a period of `days` business days opened `now`.
+    fn school_deadline(
+        &self,
+        school: &School,
+        days: u32,
+        now: OffsetDateTime,
+    ) -> AppResult<(Department, Deadline)> {
+        let dept = Self::department(school)?;
+        let zone = zone_for_academie(&school.academie_name);
+        let d = self.calendar.deadline(DeadlineQuery {
+            submitted_at: now,
+            business_days: days,
+            department: &dept,
+            zone: zone.as_ref(),
+        });
+        Ok((dept, d))
+    }
+
+    /// The display-window rule of the charter, against each school's fresh review deadline;
+    /// also returns those deadlines (in the order of `schools`; none for an emergency), so the
+    /// reviews opened next need not compute them again.
     fn check_window(
         &self,
         kind: MessageKind,
         content: &mut crate::domain::message::ValidContent,
         schools: &[School],
         now: OffsetDateTime,
-    ) -> AppResult<Vec<Violation>> {
+    ) -> AppResult<(Vec<Violation>, Vec<Deadline>)> {
         let Some(days) = kind.review_days() else {
-            return Ok(vec![]);
+            return Ok((vec![], vec![]));
         };
         let mut computed = Vec::with_capacity(schools.len());
         for school in schools {
-            let dept = Self::department(school)?;
-            let zone = zone_for_academie(&school.academie_name);
-            let d = self.calendar.deadline(DeadlineQuery {
-                submitted_at: now,
-                business_days: days,
-                department: &dept,
-                zone: zone.as_ref(),
-            });
-            computed.push((school, dept, d));
+            computed.push(self.school_deadline(school, days, now)?);
         }
-        let refs: Vec<_> = computed
+        let refs: Vec<_> = schools
             .iter()
-            .map(|(s, dept, d)| crate::domain::message::SchoolDeadline {
+            .zip(&computed)
+            .map(|(s, (dept, d))| crate::domain::message::SchoolDeadline {
                 uai: s.uai.as_str(),
                 name: &s.name,
                 department: dept,
                 deadline: d,
             })
             .collect();
-        Ok(crate::domain::message::check_display_window(content, &refs))
+        let violations = crate::domain::message::check_display_window(content, &refs);
+        Ok((violations, computed.into_iter().map(|(_, d)| d).collect()))
     }
 
     fn open_review(
@@ -474,17 +489,14 @@ impl Charte {
         school: &School,
         now: OffsetDateTime,
         state: ReviewState,
+        computed: Option<&Deadline>,
     ) -> AppResult<Review> {
         let deadline = match (state, message.kind.review_days()) {
             (ReviewState::Pending, Some(days)) => {
-                let dept = Self::department(school)?;
-                let zone = zone_for_academie(&school.academie_name);
-                let d = self.calendar.deadline(DeadlineQuery {
-                    submitted_at: now,
-                    business_days: days,
-                    department: &dept,
-                    zone: zone.as_ref(),
-                });
+                let d = match computed {
+                    Some(d) => d.clone(),
+                    None => self.school_deadline(school, days, now)?.1,
+                };
                 Some(ReviewDeadline {
                     expires_at: d.expires_at,
                     last_day: d.last_day,
@@ -707,8 +719,11 @@ impl Charte {
             Err(e) => return Err(e),
         };
         let mut content = content;
+        let mut deadlines = vec![];
         if let (Some(k), Some(c)) = (kind, content.as_mut()) {
-            violations.extend(self.check_window(k, c, &schools, now)?);
+            let (window, computed) = self.check_window(k, c, &schools, now)?;
+            violations.extend(window);
+            deadlines = computed;
         }
         let (Some(kind), Some(content), true) = (kind, content, violations.is_empty()) else {
             return Err(AppError::Invalid(violations));
@@ -765,9 +780,15 @@ impl Charte {
                 }
             }
         } else {
-            for school in &schools {
-                let (review, mail) =
-                    self.open_for_school(&message, &version, school, now, &authority_name)?;
+            for (i, school) in schools.iter().enumerate() {
+                let (review, mail) = self.open_for_school(
+                    &message,
+                    &version,
+                    school,
+                    deadlines.get(i),
+                    now,
+                    &authority_name,
+                )?;
                 outbox.extend(mail);
                 reviews.push(review);
             }
@@ -899,7 +920,8 @@ impl Charte {
             for uai in &targets {
                 schools.push(self.school_or_placeholder(uai).await?);
             }
-            let window = self.check_window(message.kind, &mut content, &schools, now)?;
+            let (window, deadlines) =
+                self.check_window(message.kind, &mut content, &schools, now)?;
             if !window.is_empty() {
                 return Err(AppError::Invalid(window));
             }
@@ -940,22 +962,40 @@ impl Charte {
                     let reason = format!(
                         "la collectivité a soumis une version {number} de la communication, qui sera examinée à nouveau par le chef d'établissement."
                     );
-                    let (e, mail) = self
-                        .close_dispute(&message, &r, &dept, &authority_name, &reason, actor, now)
-                        .await?;
+                    // Superseded reviews are among the targets, whose schools are loaded.
+                    let school = match schools.iter().find(|s| s.uai == old.uai) {
+                        Some(s) => s.clone(),
+                        None => self.school_or_placeholder(&old.uai).await?,
+                    };
+                    let (e, mail) = self.close_dispute(
+                        &message,
+                        &r,
+                        &school,
+                        &dept,
+                        &authority_name,
+                        &reason,
+                        actor,
+                        now,
+                    );
                     entries.push(e);
                     outbox.extend(mail);
                 }
                 changed.push(r);
             }
-            for school in schools {
+            for (school, deadline) in schools.iter().zip(&deadlines) {
                 if message.purpose == Purpose::Evaluation
                     && !coproduced.contains(&school.academie_code)
                 {
                     continue;
                 }
-                let (review, mail) =
-                    self.open_for_school(&message, &version, &school, now, &authority_name)?;
+                let (review, mail) = self.open_for_school(
+                    &message,
+                    &version,
+                    school,
+                    Some(deadline),
+                    now,
+                    &authority_name,
+                )?;
                 outbox.extend(mail);
                 entries.push(review_entry(
                     Some(actor),
@@ -1040,37 +1080,40 @@ impl Charte {
                         &r2,
                         motive.as_deref(),
                     ));
-                    if r.state == ReviewState::InArbitration {
-                        let (e, mail) = self
-                            .close_dispute(
+                    let first_of_school = notified.insert(r.uai.clone());
+                    let disputed = r.state == ReviewState::InArbitration;
+                    if first_of_school || disputed {
+                        let school = self.school_or_placeholder(&r.uai).await?;
+                        if disputed {
+                            let (e, mail) = self.close_dispute(
                                 &message,
                                 &r2,
+                                &school,
                                 &dept,
                                 &authority_name,
                                 "la collectivité a retiré la communication.",
                                 actor,
                                 now,
-                            )
-                            .await?;
-                        entries.push(e);
-                        outbox.extend(mail);
-                    }
-                    if notified.insert(r.uai.clone()) {
-                        let school = self.school_or_placeholder(&r.uai).await?;
-                        let sref = SchoolRef {
-                            name: &school.name,
-                            uai: school.uai.as_str(),
-                            department: &dept,
-                        };
-                        let mail = notification::withdrawal_notice(
-                            &message,
-                            &sref,
-                            &authority_name,
-                            Self::head_recipients(&school),
-                            now,
-                        );
-                        if !mail.to.is_empty() {
-                            outbox.push(mail);
+                            );
+                            entries.push(e);
+                            outbox.extend(mail);
+                        }
+                        if first_of_school {
+                            let sref = SchoolRef {
+                                name: &school.name,
+                                uai: school.uai.as_str(),
+                                department: &dept,
+                            };
+                            let mail = notification::withdrawal_notice(
+                                &message,
+                                &sref,
+                                &authority_name,
+                                Self::head_recipients(&school),
+                                now,
+                            );
+                            if !mail.to.is_empty() {
+                                outbox.push(mail);
+                            }
                         }
                     }
                     changed.push(r2);
@@ -1100,21 +1143,21 @@ impl Charte {
 
     /// A dispute ended without decision: its audit record, and the email telling its arbitrator.
     #[allow(clippy::too_many_arguments)]
-    async fn close_dispute(
+    fn close_dispute(
         &self,
         message: &Message,
         review: &Review,
+        school: &School,
         dept: &Department,
         authority_name: &str,
         reason: &str,
         actor: &Actor,
         now: OffsetDateTime,
-    ) -> AppResult<(AuditEntry, Option<OutboxEmail>)> {
+    ) -> (AuditEntry, Option<OutboxEmail>) {
         let audit = review_entry(Some(actor), now, "dispute_closed", review, Some(reason));
         let Some(arb) = &review.arbitrator else {
-            return Ok((audit, None));
+            return (audit, None);
         };
-        let school = self.school_or_placeholder(&review.uai).await?;
         let sref = SchoolRef {
             name: &school.name,
             uai: school.uai.as_str(),
@@ -1127,7 +1170,7 @@ impl Charte {
             .unwrap_or_default();
         let mail =
             notification::dispute_closed(message, review, &sref, authority_name, reason, to, now);
-        Ok((audit, mail))
+        (audit, mail)
     }
 
     fn can_see_review(actor: &Actor, r: &Review) -> bool {
@@ -1724,7 +1767,7 @@ impl Charte {
             let mut outbox = Vec::new();
             for school in &schools {
                 let (review, mail) =
-                    self.open_for_school(&message, &version, school, now, &authority_name)?;
+                    self.open_for_school(&message, &version, school, None, now, &authority_name)?;
                 outbox.extend(mail);
                 entries.push(review_entry(
                     Some(actor),

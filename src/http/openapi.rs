@@ -71,15 +71,13 @@ const SUMMARIES: [(&str, &str); 24] = [
 
 /// Statuses an operation returns beyond the generic ones (by operation id): role refusals
 /// (403), unknown or invisible resources (404), states that forbid the action (409).
-const SPECIFIC: [(&str, &[u16]); 21] = [
+const SPECIFIC: [(&str, &[u16]); 16] = [
     ("submit_message", &[403, 409]),
-    ("list_messages", &[]),
     ("get_message", &[404]),
     ("submit_version", &[403, 404, 409]),
     ("withdraw_message", &[403, 404, 409]),
     ("coproduce", &[403, 404, 409]),
     ("audit", &[404]),
-    ("list_reviews", &[]),
     ("get_review", &[404]),
     ("approve", &[403, 404, 409]),
     ("request_rectification", &[403, 404, 409]),
@@ -87,9 +85,6 @@ const SPECIFIC: [(&str, &[u16]); 21] = [
     ("list_disputes", &[403]),
     ("decide", &[403, 404, 409]),
     ("feed", &[404]),
-    ("deadlines", &[]),
-    ("schools", &[]),
-    ("authorities", &[]),
     ("outbox", &[403]),
     ("dead_letters", &[403]),
     ("retry_dead_letter", &[403, 404, 409]),

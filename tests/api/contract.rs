@@ -141,12 +141,11 @@ async fn a_value_of_the_wrong_type_names_the_field_in_french() {
         )
         .await;
     assert!(message_of(&res, "emergency.category").contains("reçu : une liste"));
-    let res = raw(
+    let res = post_bytes(
         &app,
-        Method::POST,
         "/v1/messages",
         &agent,
-        &[("content-type", "application/json")],
+        "application/json",
         b"{\n  \"title\": \"x\",,\n}".to_vec(),
     )
     .await;
@@ -156,12 +155,11 @@ async fn a_value_of_the_wrong_type_names_the_field_in_french() {
         "{}",
         res.detail()
     );
-    let res = raw(
+    let res = post_bytes(
         &app,
-        Method::POST,
         "/v1/messages",
         &agent,
-        &[("content-type", "application/json")],
+        "application/json",
         b"[1, 2]".to_vec(),
     )
     .await;
@@ -182,23 +180,14 @@ async fn only_json_is_read_and_bodiless_actions_take_nothing_or_an_empty_object(
         "text/json",
         "application/x-www-form-urlencoded",
     ] {
-        let res = raw(
-            &app,
-            Method::POST,
-            "/v1/messages",
-            &agent,
-            &[("content-type", ct)],
-            body.clone(),
-        )
-        .await;
+        let res = post_bytes(&app, "/v1/messages", &agent, ct, body.clone()).await;
         assert_problem(&res, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
-    let res = raw(
+    let res = post_bytes(
         &app,
-        Method::POST,
         "/v1/messages",
         &agent,
-        &[("content-type", "application/json; charset=utf-8")],
+        "application/json; charset=utf-8",
         body,
     )
     .await;
@@ -212,26 +201,10 @@ async fn only_json_is_read_and_bodiless_actions_take_nothing_or_an_empty_object(
         b"null",
         b"\"ok\"",
     ] {
-        let res = raw(
-            &app,
-            Method::POST,
-            &path,
-            &head,
-            &[("content-type", "application/json")],
-            refused.to_vec(),
-        )
-        .await;
+        let res = post_bytes(&app, &path, &head, "application/json", refused.to_vec()).await;
         assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let res = raw(
-        &app,
-        Method::POST,
-        &path,
-        &head,
-        &[("content-type", "application/json")],
-        b"{}".to_vec(),
-    )
-    .await;
+    let res = post_bytes(&app, &path, &head, "application/json", b"{}".to_vec()).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert_eq!(res.body["review"]["state"], "approved");
 }
@@ -528,11 +501,11 @@ async fn a_burst_from_one_address_gets_429_whatever_the_token() {
 #[tokio::test]
 async fn request_ids_are_kept_only_when_plain_and_api_answers_are_not_sniffed_or_stored() {
     let app = TestApp::spawn().await;
-    let send = |id: &'static str| {
+    let send = |id: &str| {
         app.client
             .get(format!("{}/v1/schools?limit=1", app.base))
             .bearer_auth(app.admin())
-            .header("x-request-id", id)
+            .header("x-request-id", id.to_owned())
             .send()
     };
     let res = send("appel-42-ABC").await.unwrap();
@@ -548,9 +521,9 @@ async fn request_ids_are_kept_only_when_plain_and_api_answers_are_not_sniffed_or
             "{id}"
         );
     }
-    let long: &'static str = Box::leak("a".repeat(65).into_boxed_str());
-    let res = send(long).await.unwrap();
-    assert_ne!(res.headers()["x-request-id"], long);
+    let long = "a".repeat(65);
+    let res = send(&long).await.unwrap();
+    assert_ne!(res.headers()["x-request-id"], long.as_str());
 
     let docs = app
         .client

@@ -412,6 +412,25 @@ pub async fn raw(
     }
 }
 
+/// POST of raw bytes sent as `content_type`.
+pub async fn post_bytes(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: impl Into<Vec<u8>>,
+) -> Res {
+    raw(
+        app,
+        reqwest::Method::POST,
+        path,
+        token,
+        &[("content-type", content_type)],
+        body.into(),
+    )
+    .await
+}
+
 /// Asserts a problem+json answer with this status and a detail.
 pub fn assert_problem(res: &Res, status: StatusCode) {
     assert_eq!(res.status, status, "{}", res.body);
