@@ -50,10 +50,9 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         options.mode(0o600);
-        let file = options.open(path)?;
+        let mut file = options.open(path)?;
         // A file that existed before keeps its mode through open(): tighten it too.
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        let mut file = file;
         file.write_all(contents)
     }
     #[cfg(not(unix))]
@@ -119,12 +118,17 @@ async fn follow_redis_clock(
 
 /// Builds the token verifier selected by the configuration.
 pub fn verifier(cfg: &ServeConfig) -> anyhow::Result<Verifier> {
+    let max_lifetime = std::time::Duration::from_secs(cfg.jwt_max_lifetime_secs);
+    Ok(keyed_verifier(cfg)?.with_max_lifetime(max_lifetime))
+}
+
+/// The verifier for the configured keys (or the dev secret).
+fn keyed_verifier(cfg: &ServeConfig) -> anyhow::Result<Verifier> {
     if cfg.dev {
         tracing::warn!(
             "MODE DÉVELOPPEMENT : jetons HS256 signés par le secret local acceptés (charte token). À ne jamais utiliser en production."
         );
-        return Ok(Verifier::dev(dev_secret(&cfg.data_dir)?)
-            .with_max_lifetime(std::time::Duration::from_secs(cfg.jwt_max_lifetime_secs)));
+        return Ok(Verifier::dev(dev_secret(&cfg.data_dir)?));
     }
     let algorithm = match cfg.jwt_algorithm.to_ascii_uppercase().as_str() {
         "RS256" => Algorithm::RS256,
@@ -158,10 +162,12 @@ pub fn verifier(cfg: &ServeConfig) -> anyhow::Result<Verifier> {
             "--jwt-issuer (CHARTE_JWT_ISSUER) est obligatoire avec des clés publiques"
         ),
     };
-    Ok(
-        Verifier::new(algorithm, issuer, cfg.jwt_audience.clone(), keys)
-            .with_max_lifetime(std::time::Duration::from_secs(cfg.jwt_max_lifetime_secs)),
-    )
+    Ok(Verifier::new(
+        algorithm,
+        issuer,
+        cfg.jwt_audience.clone(),
+        keys,
+    ))
 }
 
 /// Builds the calendar from configuration.
