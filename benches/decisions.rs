@@ -123,11 +123,31 @@ async fn main() {
         assert_eq!(res.status(), 201);
         let v: Value = res.json().await.unwrap();
         submit_times.push(t.elapsed());
-        for r in v["reviews"].as_array().unwrap() {
-            reviews.push((
-                r["id"].as_str().unwrap().to_owned(),
-                r["uai"].as_str().unwrap().to_owned(),
-            ));
+        // The submission answers with its summary; the reviews come a page at a time.
+        let id = v["id"].as_str().unwrap().to_owned();
+        let mut cursor = String::new();
+        loop {
+            let page: Value = http
+                .get(format!(
+                    "{base}/v1/messages/{id}/reviews?limit=200&cursor={cursor}"
+                ))
+                .bearer_auth(&agent)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for r in page["items"].as_array().unwrap() {
+                reviews.push((
+                    r["id"].as_str().unwrap().to_owned(),
+                    r["uai"].as_str().unwrap().to_owned(),
+                ));
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => break,
+            }
         }
     }
     submit_times.sort();

@@ -384,6 +384,7 @@ pub fn charte(
         wake: Arc::new(Notify::new()),
         widget_url,
         tacit_approvals: Default::default(),
+        names_tag: Default::default(),
     })
 }
 
@@ -408,6 +409,13 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         calendar(&cfg)?,
         cfg.widget_url(),
     );
+    let indexed = charte.index_read_models_once().await?;
+    if indexed > 0 {
+        tracing::info!(
+            communications = indexed,
+            "fils des établissements, synthèses et chronologies indexés"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("impossible d'écouter sur {}", cfg.listen))?;

@@ -182,6 +182,24 @@ impl MailApp {
         body
     }
 
+    /// The id of a school's current review of a message.
+    async fn review_of(&self, message: &Value, uai: &str) -> String {
+        let id = message["id"].as_str().expect("message id");
+        let (status, page) = self
+            .call(
+                Method::GET,
+                &format!("/v1/messages/{id}/reviews?uai={uai}&limit=1"),
+                &self.admin(),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["items"][0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no review for {uai} in {page}"))
+            .to_owned()
+    }
+
     async fn submit(&self, body: Value) -> Value {
         let (status, m) = self
             .call(
@@ -237,15 +255,6 @@ impl MailApp {
             }
         }
     }
-}
-
-fn review_of(message: &Value, uai: &str) -> String {
-    message["reviews"]
-        .as_array()
-        .and_then(|rs| rs.iter().find(|r| r["uai"] == uai))
-        .and_then(|r| r["id"].as_str())
-        .unwrap_or_else(|| panic!("no review for {uai} in {message}"))
-        .to_owned()
 }
 
 fn one_off(targets: &[&str]) -> Value {
@@ -334,7 +343,7 @@ async fn approvals_and_tacit_approvals_are_announced_and_a_silent_head_is_remind
     // Fabert approves on Tuesday: the Région is told.
     app.advance_to(datetime!(2026-11-24 10:00 +01:00)).await;
     app.post(
-        &format!("/v1/reviews/{}/approve", review_of(&m, FABERT)),
+        &format!("/v1/reviews/{}/approve", app.review_of(&m, FABERT).await),
         &app.head(FABERT),
         json!({}),
     )
@@ -405,7 +414,10 @@ async fn a_rectification_request_reaches_the_authority_and_academic_services_esc
     let m = app.submit(one_off(&[KLEBER])).await;
     let motive = "Le tarif <b>« 3 € »</b> & la date du <script>alert(1)</script> sont erronés.";
     app.post(
-        &format!("/v1/reviews/{}/rectification", review_of(&m, KLEBER)),
+        &format!(
+            "/v1/reviews/{}/rectification",
+            app.review_of(&m, KLEBER).await
+        ),
         &app.head(KLEBER),
         json!({ "motive": motive }),
     )
@@ -449,13 +461,13 @@ async fn an_escalation_reaches_the_right_arbitrator_and_the_outcome_both_parties
     let m = app.submit(one_off(&[FABERT, AGRICOLE])).await;
     for uai in [FABERT, AGRICOLE] {
         app.post(
-            &format!("/v1/reviews/{}/rectification", review_of(&m, uai)),
+            &format!("/v1/reviews/{}/rectification", app.review_of(&m, uai).await),
             &app.head(uai),
             json!({"motive": "Ce contenu relève de la promotion commerciale."}),
         )
         .await;
         app.post(
-            &format!("/v1/reviews/{}/escalate", review_of(&m, uai)),
+            &format!("/v1/reviews/{}/escalate", app.review_of(&m, uai).await),
             &app.representative(),
             json!({"statement": "Il s'agit d'une information de service public sur les transports."}),
         )
@@ -484,13 +496,16 @@ async fn an_escalation_reaches_the_right_arbitrator_and_the_outcome_both_parties
     assert_eq!(draaf.rcpt_tos, vec!["draaf-grand-est@agriculture.gouv.fr"]);
 
     app.post(
-        &format!("/v1/disputes/{}/decision", review_of(&m, FABERT)),
+        &format!("/v1/disputes/{}/decision", app.review_of(&m, FABERT).await),
         &app.arbitrator("rectorat:12"),
         json!({"decision": "authorise", "motive": "Information pratique liée à la scolarité."}),
     )
     .await;
     app.post(
-        &format!("/v1/disputes/{}/decision", review_of(&m, AGRICOLE)),
+        &format!(
+            "/v1/disputes/{}/decision",
+            app.review_of(&m, AGRICOLE).await
+        ),
         &app.arbitrator("draaf:44"),
         json!({"decision": "uphold", "motive": "Le refus du chef d'établissement est fondé."}),
     )

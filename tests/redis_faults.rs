@@ -128,10 +128,13 @@ async fn every_decision_acknowledged_before_redis_is_killed_survives_the_restart
     let base = format!("http://{}", running.addr);
 
     // Four clients approve reviews one after the other while Redis is killed and restarted.
-    let reviews: Vec<(String, String)> = view
-        .reviews
+    let reviews: Vec<(String, String)> = charte
+        .store
+        .reviews_of_message(&view.id)
+        .await
+        .unwrap()
         .iter()
-        .map(|r| (r.id.clone(), r.uai.clone()))
+        .map(|r| (r.id.clone(), r.uai.to_string()))
         .collect();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, u16)>();
     let mut clients = Vec::new();
@@ -348,7 +351,8 @@ async fn thousands_of_reviews_falling_due_together_are_tacitly_approved_once_des
             .submit(&agent(), submission(targets.clone(), then), None)
             .await
             .unwrap();
-        ledger.extend(view.reviews.into_iter().map(|r| r.id));
+        let reviews = charte.store.reviews_of_message(&view.id).await.unwrap();
+        ledger.extend(reviews.into_iter().map(|r| r.id));
     }
     assert_eq!(ledger.len(), SCHOOLS * MESSAGES);
     drop(charte);

@@ -57,10 +57,12 @@ async fn the_scheduler_sleeps_until_the_deadline_and_approves_exactly_then_and_o
         ..Default::default()
     };
     let (view, _) = charte.submit(&agent(), sub, None).await.unwrap();
-    let review_id = view.reviews[0].id.clone();
+    let review_id = store.reviews_of_message(&view.id).await.unwrap()[0]
+        .id
+        .clone();
     let deadline = datetime!(2026-11-27 00:00 +01:00);
     assert_eq!(
-        view.reviews[0].deadline.as_deref(),
+        view.next_deadline.as_deref(),
         Some("2026-11-27T00:00:00+01:00")
     );
 

@@ -218,6 +218,22 @@ impl Api {
         body
     }
 
+    /// The id of the first review of a message, read by its sender.
+    async fn first_review(&self, agent: &str, message: &Value) -> String {
+        let id = message["id"].as_str().unwrap();
+        let page: Value = self
+            .http
+            .get(format!("{}/v1/messages/{id}/reviews?limit=1", self.base))
+            .bearer_auth(agent)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"][0]["id"].as_str().unwrap().to_owned()
+    }
+
     async fn submit(&self, agent: &str, n: usize, targets: &[&str], purpose: &str) -> Value {
         self.post(
             agent,
@@ -239,7 +255,7 @@ impl Api {
     /// Submits to the lycée Fabert and has its head request a rectification; returns the review id.
     async fn rectification(&self, agent: &str, head: &str, n: usize) -> String {
         let message = self.submit(agent, n, &[LYCEE_FABERT], "information").await;
-        let review = message["reviews"][0]["id"].as_str().unwrap().to_owned();
+        let review = self.first_review(agent, &message).await;
         self.post(
             head,
             &format!("/v1/reviews/{review}/rectification"),

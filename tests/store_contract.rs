@@ -9,7 +9,7 @@ use charte::domain::notification::{EmailKind, OutboxEmail};
 use charte::domain::review::ReviewState;
 use charte::store::embedded::EmbeddedStore;
 use charte::store::redis::RedisStore;
-use charte::store::{Commit, IdempotencyRecord, Store, StoreError};
+use charte::store::{Commit, FeedTag, IdempotencyRecord, Store, StoreError};
 use common::fixtures::{message, rectorat_12, review};
 use common::redis_server::RedisServer;
 use time::OffsetDateTime;
@@ -67,6 +67,7 @@ async fn seed(store: &dyn Store) {
                 request_hash: "h".into(),
                 message_id: "m1".into(),
             }),
+            feed: vec![],
         })
         .await
         .expect("seed commit");
@@ -419,6 +420,11 @@ contract!(
     queued_emails_are_claimed_by_one_worker_until_the_lease_runs_out,
     failed_emails_are_retried_later_then_become_dead_letters_an_admin_can_requeue,
     an_email_id_is_queued_only_once,
+    a_school_feed_follows_its_publications_in_the_same_commit,
+    a_message_summary_counts_each_school_current_review_once,
+    timelines_page_newest_first_per_authority_and_for_all,
+    a_review_context_reads_the_review_its_message_school_and_chains,
+    a_message_reviews_page_by_school_newest_version_first,
 );
 
 #[tokio::test]
@@ -694,4 +700,282 @@ async fn an_email_id_is_queued_only_once(store: &dyn Store) {
         DeliveryStatus::Queued
     );
     assert!(store.mail_delivery("absent").await.unwrap().is_none());
+}
+
+async fn a_school_feed_follows_its_publications_in_the_same_commit(store: &dyn Store) {
+    seed(store).await;
+    let fabert: charte::domain::uai::Uai = "0570054Z".parse().unwrap();
+    let other: charte::domain::uai::Uai = "0670080Y".parse().unwrap();
+    let before = T0 - time::Duration::days(1);
+    let (tag, items) = store.feed(&fabert, before).await.unwrap();
+    assert_eq!((tag, items.len()), (FeedTag::default(), 0), "no feed yet");
+
+    // The head approves: the version goes on display from T0 + 1 h, until T0 + 30 days.
+    let m = store.message("m1").await.unwrap().unwrap();
+    let mut r1 = store.review("r1").await.unwrap().unwrap();
+    r1.state = ReviewState::Approved;
+    r1.live_from = Some(T0 + time::Duration::hours(1));
+    let mut c = Commit {
+        reviews: vec![r1],
+        ..Default::default()
+    };
+    c.derive_feed(&m);
+    store.commit(c).await.unwrap();
+
+    let (tag, items) = store.feed(&fabert, before).await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].title, "Titre");
+    assert_eq!(items[0].version_hash, "ab".repeat(32));
+    assert!(tag.version > 0);
+    assert_eq!(tag.upcoming, 2, "its start and its end are ahead");
+    assert_eq!(store.feed_tag(&fabert, before).await.unwrap(), tag);
+    let during = T0 + time::Duration::days(2);
+    assert_eq!(store.feed_tag(&fabert, during).await.unwrap().upcoming, 1);
+    let after = T0 + time::Duration::days(31);
+    assert_eq!(store.feed_tag(&fabert, after).await.unwrap().upcoming, 0);
+    assert_eq!(
+        store.feed(&other, before).await.unwrap().1.len(),
+        0,
+        "other school untouched"
+    );
+
+    // A commit that does not touch Fabert's feed leaves its tag alone.
+    let r2 = store.review("r2").await.unwrap().unwrap();
+    store
+        .commit(Commit {
+            reviews: vec![r2],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.feed_tag(&fabert, before).await.unwrap(), tag);
+
+    // A withdrawal takes it off every school, in the commit that withdraws the message.
+    let mut withdrawn = m.clone();
+    withdrawn.withdrawn = Some(charte::domain::message::Withdrawal {
+        at: T0,
+        by: "Agent".into(),
+        motive: None,
+    });
+    let mut c = Commit {
+        messages: vec![withdrawn],
+        ..Default::default()
+    };
+    c.derive_feed(&m);
+    store.commit(c).await.unwrap();
+    let (after_withdrawal, items) = store.feed(&fabert, before).await.unwrap();
+    assert!(items.is_empty());
+    assert_eq!(after_withdrawal.upcoming, 0);
+    assert!(after_withdrawal.version > tag.version);
+
+    // A refused commit changes no feed.
+    let stale = store.review("r1").await.unwrap().unwrap();
+    let mut again = stale.clone();
+    again.revision = 0;
+    let mut c = Commit {
+        reviews: vec![again],
+        ..Default::default()
+    };
+    c.derive_feed(&m);
+    assert!(matches!(
+        store.commit(c).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.feed(&fabert, before).await.unwrap().1.is_empty());
+}
+
+async fn a_message_summary_counts_each_school_current_review_once(store: &dyn Store) {
+    seed(store).await;
+    let ids = vec!["m1".to_owned(), "absent".to_owned()];
+    let read = store.messages_with_summaries(&ids).await.unwrap();
+    assert_eq!(read.len(), 1, "a missing message is skipped");
+    assert_eq!(read[0].0.id, "m1");
+    let summary = &read[0].1;
+    assert_eq!(summary.counts.get(&ReviewState::Pending), Some(&2));
+    assert_eq!(
+        summary.next_deadline,
+        Some(datetime!(2025-11-27 00:00 +01:00)),
+        "the soonest pending deadline (r2's)"
+    );
+
+    // r2 approved: one pending, one approved; the next deadline is r1's.
+    let mut r2 = store.review("r2").await.unwrap().unwrap();
+    r2.state = ReviewState::Approved;
+    store
+        .commit(Commit {
+            reviews: vec![r2.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let summary = store.messages_with_summaries(&ids).await.unwrap()[0]
+        .1
+        .clone();
+    assert_eq!(summary.counts.get(&ReviewState::Pending), Some(&1));
+    assert_eq!(summary.counts.get(&ReviewState::Approved), Some(&1));
+    assert_eq!(
+        summary.next_deadline,
+        Some(datetime!(2025-11-28 00:00 +01:00))
+    );
+
+    // A second version's review at r2's school replaces it in the count; rewriting the older,
+    // no longer current, review changes nothing.
+    let mut v2 = review("r3", "m1", "0670080Y", datetime!(2025-12-05 00:00 +01:00));
+    v2.version = 2;
+    v2.opened_at = r2.opened_at + time::Duration::days(1);
+    store
+        .commit(Commit {
+            reviews: vec![v2],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut old = store.review("r2").await.unwrap().unwrap();
+    old.state = ReviewState::Withdrawn;
+    store
+        .commit(Commit {
+            reviews: vec![old],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let summary = store.messages_with_summaries(&ids).await.unwrap()[0]
+        .1
+        .clone();
+    assert_eq!(summary.counts.get(&ReviewState::Pending), Some(&2));
+    assert_eq!(
+        summary.counts.get(&ReviewState::Approved),
+        None,
+        "no zero counts"
+    );
+    assert_eq!(summary.counts.get(&ReviewState::Withdrawn), None);
+    assert_eq!(summary.counts.values().sum::<u64>(), 2, "one per school");
+}
+
+async fn timelines_page_newest_first_per_authority_and_for_all(store: &dyn Store) {
+    let at = |i: i64| T0 + time::Duration::minutes(i);
+    let mut messages = Vec::new();
+    for i in 0..5 {
+        let authority = if i % 2 == 0 {
+            "region-grand-est"
+        } else {
+            "cd-57"
+        };
+        messages.push(message(&format!("m{i}"), authority, &["0570054Z"], at(i)));
+    }
+    for m in messages {
+        store
+            .commit(Commit {
+                messages: vec![m],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let ids = |page: &[(String, String)]| page.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
+    let first = store.timeline("*", None, 3).await.unwrap();
+    assert_eq!(ids(&first), ["m4", "m3", "m2"]);
+    let next = store.timeline("*", Some(&first[2].1), 3).await.unwrap();
+    assert_eq!(ids(&next), ["m1", "m0"]);
+    let region = store.timeline("region-grand-est", None, 10).await.unwrap();
+    assert_eq!(ids(&region), ["m4", "m2", "m0"]);
+    // Rewriting a message keeps its one place.
+    let m2 = store.message("m2").await.unwrap().unwrap();
+    store
+        .commit(Commit {
+            messages: vec![m2],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&store.timeline("region-grand-est", None, 10).await.unwrap()),
+        ["m4", "m2", "m0"]
+    );
+}
+
+async fn a_review_context_reads_the_review_its_message_school_and_chains(store: &dyn Store) {
+    seed(store).await;
+    assert!(store.review_context("absent").await.unwrap().is_none());
+    let (school_chain, _) = ChainHead::default().extend(
+        "m1",
+        "0570054Z",
+        vec![AuditEntry {
+            uai: Some("0570054Z".into()),
+            ..entry("review_opened")
+        }],
+    );
+    store
+        .commit(Commit {
+            audit: school_chain,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let fabert = charte::domain::directory::School {
+        uai: "0570054Z".parse().unwrap(),
+        ..charte::demo::schools()
+            .schools
+            .into_iter()
+            .find(|s| s.uai.as_str() == "0570054Z")
+            .unwrap()
+    };
+    store.put_schools(vec![fabert]).await.unwrap();
+
+    let c = store.review_context("r1").await.unwrap().expect("r1");
+    assert_eq!(c.review.id, "r1");
+    assert_eq!(c.message.id, "m1");
+    assert_eq!(c.school.as_ref().map(|s| s.uai.as_str()), Some("0570054Z"));
+    let chains: Vec<(&str, u64)> = c.audit.iter().map(|r| (r.chain.as_str(), r.seq)).collect();
+    assert_eq!(
+        chains,
+        [(MESSAGE_CHAIN, 1), ("0570054Z", 1)],
+        "message chain first"
+    );
+    assert_eq!(
+        c.head(MESSAGE_CHAIN),
+        store.audit_head("m1", MESSAGE_CHAIN).await.unwrap()
+    );
+    assert_eq!(
+        c.head("0570054Z"),
+        store.audit_head("m1", "0570054Z").await.unwrap()
+    );
+    assert_eq!(
+        c.head("0670080Y"),
+        ChainHead::default(),
+        "no record, genesis"
+    );
+    let other = store.review_context("r2").await.unwrap().expect("r2");
+    assert!(other.school.is_none(), "school not in the directory");
+    assert_eq!(other.audit.len(), 1, "only the message chain");
+}
+
+async fn a_message_reviews_page_by_school_newest_version_first(store: &dyn Store) {
+    seed(store).await;
+    let mut v2 = review("r3", "m1", "0670080Y", datetime!(2025-12-05 00:00 +01:00));
+    v2.version = 2;
+    store
+        .commit(Commit {
+            reviews: vec![v2],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids = |page: &[(String, charte::domain::message::Review)]| {
+        page.iter().map(|(_, r)| r.id.clone()).collect::<Vec<_>>()
+    };
+    let first = store.message_reviews_page("m1", None, 2).await.unwrap();
+    assert_eq!(ids(&first), ["r1", "r3"], "Fabert, then Kléber's version 2");
+    let rest = store
+        .message_reviews_page("m1", Some(&first[1].0), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), ["r2"], "then Kléber's version 1");
+    assert!(
+        store
+            .message_reviews_page("absent", None, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -95,6 +95,47 @@ impl App {
             .expect("request")
     }
 
+    /// The id of a school's pending review of a message, read with the sender's `token`.
+    async fn review_of(&self, message: &Value, uai: &str, token: &str) -> String {
+        let id = message["id"].as_str().expect("message id");
+        let page: Value = self
+            .client
+            .get(format!(
+                "{}/v1/messages/{id}/reviews?uai={uai}&state=pending",
+                self.base
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        page["items"][0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no pending review for {uai} in {page}"))
+            .to_owned()
+    }
+
+    /// The id of a school's current review of a message, whatever its state.
+    async fn review_of_any(&self, message: &Value, uai: &str, token: &str) -> String {
+        let id = message["id"].as_str().expect("message id");
+        let page: Value = self
+            .client
+            .get(format!("{}/v1/messages/{id}/reviews?uai={uai}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        page["items"][0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no review for {uai} in {page}"))
+            .to_owned()
+    }
+
     async fn post(&self, path: &str, token: &str, body: Value) -> Value {
         let res = self
             .client
@@ -154,18 +195,6 @@ fn message(title: &str, body: &str, kind: &str, targets: &[&str]) -> Value {
         "publish_at": "2026-11-30T08:00:00+01:00",
         "display_until": "2026-12-31T18:00:00+01:00"
     })
-}
-
-fn review_of(message: &Value, uai: &str) -> String {
-    message["reviews"]
-        .as_array()
-        .and_then(|rs| {
-            rs.iter()
-                .find(|r| r["uai"] == uai && r["state"] == "pending")
-        })
-        .and_then(|r| r["id"].as_str())
-        .unwrap_or_else(|| panic!("no pending review for {uai} in {message}"))
-        .to_owned()
 }
 
 fn header<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
@@ -325,7 +354,10 @@ async fn widget_views_work_in_headless_chromium() {
         .await;
     app.clock.advance(time::Duration::minutes(40));
     app.post(
-        &format!("/v1/reviews/{}/rectification", review_of(&approve, FABERT)),
+        &format!(
+            "/v1/reviews/{}/rectification",
+            app.review_of(&approve, FABERT, &rep).await
+        ),
         &fabert,
         json!({"motive": "L'horaire de départ ne correspond pas à celui du transporteur."}),
     )
@@ -345,7 +377,7 @@ async fn widget_views_work_in_headless_chromium() {
             }),
         )
         .await;
-    let _ = review_of(&approve, FABERT);
+    let _ = app.review_of(&approve, FABERT, &rep).await;
 
     // To rectify in the widget.
     app.post(
@@ -374,7 +406,7 @@ async fn widget_views_work_in_headless_chromium() {
         )
         .await;
     app.post(
-        &format!("/v1/reviews/{}/rectification", review_of(&dispute, FABERT)),
+        &format!("/v1/reviews/{}/rectification", app.review_of(&dispute, FABERT, &rep).await),
         &fabert,
         json!({"motive": "Le questionnaire doit d'abord être présenté au conseil d'administration."}),
     )
@@ -383,7 +415,7 @@ async fn widget_views_work_in_headless_chromium() {
     app.post(
         &format!(
             "/v1/reviews/{}/escalate",
-            dispute["reviews"][0]["id"].as_str().expect("review id")
+            app.review_of_any(&dispute, FABERT, &rep).await
         ),
         &rep,
         json!({"statement": "L'enquête est prévue par la convention de restauration signée avec l'établissement."}),

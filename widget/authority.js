@@ -16,7 +16,7 @@ import {
 
 const POLL_MS = 10_000;
 
-/** The latest review of each school (the API lists every version's, current ones first). */
+/** The latest review of each school (the API lists each school's versions, newest first). */
 function latestPerSchool(message) {
   const latest = new Map();
   for (const r of message.reviews || []) {
@@ -113,6 +113,12 @@ export async function authorityView({ api }) {
     running = true;
     try {
       const messages = await api.all('/v1/messages?limit=200');
+      // A message carries only its summary; its schools' reviews come a page at a time.
+      await Promise.all(
+        messages.map(async (m) => {
+          m.reviews = await api.all(`/v1/messages/${encodeURIComponent(m.id)}/reviews?limit=200`);
+        }),
+      );
       if (stopped) return;
       render(messages);
       const said = changes(messages);

@@ -19,6 +19,7 @@ use crate::domain::Motive;
 use crate::domain::Violation;
 use crate::domain::actor::{Actor, Role};
 use crate::domain::audit::AuditEntry;
+use crate::domain::audit::AuditRecord;
 use crate::domain::calendar::{Calendar, Deadline, DeadlineQuery, Department, zone_for_academie};
 use crate::domain::directory::{Directory, School, arbitrator_for, check_remit};
 use crate::domain::message::{
@@ -28,7 +29,10 @@ use crate::domain::message::{
 use crate::domain::notification::{self, OutboxEmail, SchoolRef};
 use crate::domain::review::{Refusal, ReviewEvent, ReviewState, TransitionContext, transition};
 use crate::domain::uai::Uai;
-use crate::store::{Commit, IdempotencyRecord, Store, StoreError};
+use crate::store::{
+    Commit, FeedTag, IdempotencyRecord, MessageSummary, ReviewContext, Store, StoreError,
+};
+use sha2::{Digest, Sha256};
 use views::*;
 
 /// How many times a use case re-reads and re-applies after losing an optimistic-concurrency race
@@ -147,6 +151,8 @@ pub struct Charte {
     pub widget_url: String,
     /// Tacit approvals recorded by this instance (exported as a metric).
     pub tacit_approvals: Arc<std::sync::atomic::AtomicU64>,
+    /// Fingerprint of the authorities' names, computed once, for the feed's entity tag.
+    pub names_tag: std::sync::OnceLock<String>,
 }
 
 fn b64(s: &str) -> String {
@@ -209,6 +215,18 @@ pub fn paginate<T>(
         None
     };
     Ok((rest.into_iter().map(|(_, v)| v).collect(), next))
+}
+
+/// The review state a list is filtered by, if any.
+fn parse_state(state: Option<&str>) -> AppResult<Option<ReviewState>> {
+    let Some(s) = state else { return Ok(None) };
+    ReviewState::parse(s).map(Some).ok_or_else(|| {
+        let names: Vec<&str> = ReviewState::ALL.iter().map(|s| s.name()).collect();
+        AppError::invalid(
+            "state",
+            format!("État inconnu « {s} » : {}.", names.join(", ")),
+        )
+    })
 }
 
 fn not_found(what: &str) -> AppError {
@@ -275,13 +293,6 @@ pub fn current_reviews(reviews: &[Review]) -> BTreeMap<String, &Review> {
     out
 }
 
-/// The version that is publishable in a school: the highest version whose review is publishable.
-fn publishable_review<'a>(reviews: impl Iterator<Item = &'a Review>) -> Option<&'a Review> {
-    reviews
-        .filter(|r| r.state.is_publishable())
-        .max_by_key(|r| (r.version, r.opened_at))
-}
-
 impl Charte {
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
@@ -317,7 +328,12 @@ impl Charte {
             .unwrap_or_default()
     }
 
-    async fn commit(&self, commit: Commit) -> AppResult<bool> {
+    /// Commits; `about` is the message the reviews belong to (as read), from which the feed
+    /// changes are derived. Returns false when a concurrent write won.
+    async fn commit(&self, mut commit: Commit, about: Option<&Message>) -> AppResult<bool> {
+        if let Some(m) = about {
+            commit.derive_feed(m);
+        }
         let wakes = commit
             .reviews
             .iter()
@@ -341,10 +357,26 @@ impl Charte {
     /// re-read and re-decide (and will then refuse with the new state).
     async fn commit_chained(
         &self,
-        message_id: &str,
+        message: &Message,
+        entries: Vec<AuditEntry>,
+        base: Commit,
+    ) -> AppResult<bool> {
+        Ok(self
+            .commit_chained_from(message, entries, base, None)
+            .await?
+            .is_some())
+    }
+
+    /// [`Self::commit_chained`], starting from the chain heads of a context read just before
+    /// (no read of its own unless another transition got in first); returns the audit records
+    /// written, or `None` when one of our records changed.
+    async fn commit_chained_from(
+        &self,
+        message: &Message,
         entries: Vec<AuditEntry>,
         mut base: Commit,
-    ) -> AppResult<bool> {
+        context: Option<&ReviewContext>,
+    ) -> AppResult<Option<Vec<AuditRecord>>> {
         for attempt in 0..64u32 {
             // One chain per school, one for the message: group the entries and extend each chain.
             let mut by_chain: BTreeMap<String, Vec<AuditEntry>> = BTreeMap::new();
@@ -356,20 +388,23 @@ impl Charte {
             }
             base.audit.clear();
             for (chain, list) in by_chain {
-                let head = self.store.audit_head(message_id, &chain).await?;
-                base.audit.extend(head.extend(message_id, &chain, list).0);
+                let head = match context {
+                    Some(c) if attempt == 0 => c.head(&chain),
+                    _ => self.store.audit_head(&message.id, &chain).await?,
+                };
+                base.audit.extend(head.extend(&message.id, &chain, list).0);
             }
-            if self.commit(base.clone()).await? {
-                return Ok(true);
+            if self.commit(base.clone(), Some(message)).await? {
+                return Ok(Some(base.audit));
             }
             if !self.records_unchanged(&base).await? {
-                return Ok(false);
+                return Ok(None);
             }
             // Jitter spreads the contenders so they stop colliding.
             let pause = rand::random::<u64>() % (200 * u64::from(attempt.min(10) + 1));
             tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
         }
-        Ok(false)
+        Ok(None)
     }
 
     async fn records_unchanged(&self, c: &Commit) -> AppResult<bool> {
@@ -811,8 +846,9 @@ impl Charte {
                 request_hash: hash.clone(),
                 message_id: message.id.clone(),
             }),
+            feed: vec![],
         };
-        if !self.commit(commit).await? {
+        if !self.commit(commit, Some(&message)).await? {
             // Only the idempotency key can collide for a brand-new message: a concurrent twin won.
             if let Some((key, hash)) = &scoped_key
                 && let Some(view) = self.replay(actor, key, hash).await?
@@ -1008,14 +1044,15 @@ impl Charte {
             }
             if self
                 .commit_chained(
-                    message_id,
+                    &message,
                     entries,
                     Commit {
-                        messages: vec![message],
+                        messages: vec![message.clone()],
                         reviews: changed,
                         audit: vec![],
                         outbox,
                         idempotency: None,
+                        feed: vec![],
                     },
                 )
                 .await?
@@ -1121,14 +1158,15 @@ impl Charte {
             }
             if self
                 .commit_chained(
-                    message_id,
+                    &message,
                     entries,
                     Commit {
-                        messages: vec![message],
+                        messages: vec![message.clone()],
                         reviews: changed,
                         audit: vec![],
                         outbox,
                         idempotency: None,
+                        feed: vec![],
                     },
                 )
                 .await?
@@ -1196,122 +1234,296 @@ impl Charte {
         Ok(out)
     }
 
-    /// One message as the actor may see it.
+    /// Whether the actor sees every school of a message (its sender, an administrator).
+    fn sees_whole(actor: &Actor, m: &Message) -> bool {
+        match actor.role {
+            Role::AuthorityAgent | Role::AuthorityRepresentative => {
+                actor.authority.as_deref() == Some(&m.authority_id)
+            }
+            Role::Admin => true,
+            Role::AcademicServices | Role::Head | Role::Arbitrator | Role::Ent => false,
+        }
+    }
+
+    /// Presents a message to someone who sees only some of its schools, from the reviews of it
+    /// they may see; `None` when they may not see it at all.
+    async fn present_partial(
+        &self,
+        actor: &Actor,
+        message: &Message,
+        visible: Vec<Review>,
+    ) -> AppResult<Option<MessageView>> {
+        let allowed = match actor.role {
+            Role::AcademicServices => {
+                let mine = actor.academie.clone().unwrap_or_default();
+                self.message_academies(message).await?.contains(&mine)
+            }
+            _ => !visible.is_empty(),
+        };
+        if !allowed {
+            return Ok(None);
+        }
+        // Whoever sees only some schools must not learn the others' decisions from the summary,
+        // nor which other schools are targeted.
+        let targets: BTreeSet<String> = visible.iter().map(|r| r.uai.to_string()).collect();
+        let summary = MessageSummary::of(&visible);
+        let own = if actor.role == Role::Head {
+            visible
+        } else {
+            vec![]
+        };
+        Ok(Some(
+            self.present_message(message, &summary, targets.into_iter().collect(), own)
+                .await?,
+        ))
+    }
+
+    /// One message as the actor may see it: its summary, and a head's own reviews.
     pub async fn get_message(&self, actor: &Actor, id: &str) -> AppResult<MessageView> {
+        let Some((message, summary)) = self
+            .store
+            .messages_with_summaries(&[id.to_owned()])
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Err(not_found("Communication"));
+        };
+        if Self::sees_whole(actor, &message) {
+            let targets = message.targets.iter().map(|u| u.to_string()).collect();
+            return self
+                .present_message(&message, &summary, targets, vec![])
+                .await;
+        }
+        let visible = self.visible_reviews_of(actor, &message).await?;
+        self.present_partial(actor, &message, visible)
+            .await?
+            .ok_or_else(|| not_found("Communication"))
+    }
+
+    /// The reviews of a message the actor may see.
+    async fn visible_reviews_of(&self, actor: &Actor, message: &Message) -> AppResult<Vec<Review>> {
+        Ok(self
+            .store
+            .reviews_of_message(&message.id)
+            .await?
+            .into_iter()
+            .filter(|r| Self::can_see_review(actor, r))
+            .collect())
+    }
+
+    /// A message's reviews the actor may see, by school (each school's newest version first),
+    /// a page at a time, optionally only those in one state or of one school.
+    pub async fn message_reviews(
+        &self,
+        actor: &Actor,
+        id: &str,
+        q: &ListQuery,
+    ) -> AppResult<ReviewPage> {
+        let state = parse_state(q.state.as_deref())?;
+        let uai = match q.uai.as_deref() {
+            Some(u) => {
+                Some(Uai::parse_exact(u).map_err(|e| AppError::invalid("uai", e.to_string()))?)
+            }
+            None => None,
+        };
         let message = self
             .store
             .message(id)
             .await?
             .ok_or_else(|| not_found("Communication"))?;
-        let reviews = self.store.reviews_of_message(id).await?;
-        let visible: Vec<Review> = reviews
-            .iter()
-            .filter(|r| Self::can_see_review(actor, r))
-            .cloned()
-            .collect();
-        let allowed = match actor.role {
-            Role::AuthorityAgent | Role::AuthorityRepresentative => {
-                actor.authority.as_deref() == Some(&message.authority_id)
+        let wanted = |r: &Review| {
+            state.is_none_or(|s| r.state == s) && uai.as_ref().is_none_or(|u| &r.uai == u)
+        };
+        if Self::sees_whole(actor, &message) {
+            // The sender pages through the store's order; a school filter starts at the school.
+            let limit = page_size(q)?;
+            let mut cursor = decode_cursor(q)?;
+            if let Some(u) = &uai {
+                let start = format!("{u}:");
+                if cursor.as_deref().is_none_or(|c| c < start.as_str()) {
+                    cursor = Some(start);
+                }
             }
-            Role::Admin => true,
+            let mut page: Vec<(String, Review)> = Vec::with_capacity(limit + 1);
+            'scan: loop {
+                let batch = self
+                    .store
+                    .message_reviews_page(&message.id, cursor.as_deref(), limit + 1)
+                    .await?;
+                let Some((last, _)) = batch.last() else {
+                    break;
+                };
+                cursor = Some(last.clone());
+                for (key, r) in batch {
+                    if uai.as_ref().is_some_and(|u| r.uai != *u) {
+                        break 'scan;
+                    }
+                    if wanted(&r) {
+                        page.push((key, r));
+                        if page.len() > limit {
+                            break 'scan;
+                        }
+                    }
+                }
+            }
+            let next_cursor = if page.len() > limit {
+                page.truncate(limit);
+                page.last().map(|(k, _)| encode_cursor(k))
+            } else {
+                None
+            };
+            let reviews: Vec<&Review> = page.iter().map(|(_, r)| r).collect();
+            let items = self.present_reviews(&reviews).await?;
+            return Ok(ReviewPage { items, next_cursor });
+        }
+        let visible = self.visible_reviews_of(actor, &message).await?;
+        let sees = match actor.role {
             Role::AcademicServices => {
                 let mine = actor.academie.clone().unwrap_or_default();
                 self.message_academies(&message).await?.contains(&mine)
             }
             _ => !visible.is_empty(),
         };
-        if !allowed {
+        if !sees {
             return Err(not_found("Communication"));
         }
-        let whole = matches!(
-            actor.role,
-            Role::AuthorityAgent | Role::AuthorityRepresentative | Role::Admin
-        );
-        self.present_message(&message, visible, whole).await
+        let keyed: Vec<(String, &Review)> = visible
+            .iter()
+            .filter(|r| wanted(r))
+            .map(|r| (crate::store::review_order_key(r), r))
+            .collect();
+        let (page, next_cursor) = paginate(keyed, q)?;
+        let items = self.present_reviews(&page).await?;
+        Ok(ReviewPage { items, next_cursor })
     }
 
-    /// The actor's messages, newest first.
+    /// The actor's messages, newest first, a page at a time: the sender's and an administrator's
+    /// are read a page at a time from the store's timeline, with their stored summaries.
     pub async fn list_messages(&self, actor: &Actor, q: &ListQuery) -> AppResult<MessagePage> {
-        if let Some(k) = q
-            .kind
+        let kind = match q.kind.as_deref() {
+            None => None,
+            Some(k) => Some(MessageKind::parse(k).ok_or_else(|| {
+                AppError::invalid(
+                    "kind",
+                    format!("Type inconnu « {k} » : recurring, one_off ou emergency."),
+                )
+            })?),
+        };
+        if let Some(st) = q
+            .state
             .as_deref()
-            .filter(|k| MessageKind::parse(k).is_none())
+            .filter(|st| !MessageStatus::ALL.iter().any(|s| s.name() == *st))
         {
-            return Err(AppError::invalid(
-                "kind",
-                format!("Type inconnu « {k} » : recurring, one_off ou emergency."),
-            ));
-        }
-        const STATUSES: [&str; 9] = [
-            "awaiting_coproduction",
-            "in_review",
-            "rectification_requested",
-            "in_arbitration",
-            "approved",
-            "partially_approved",
-            "refused",
-            "emergency_published",
-            "withdrawn",
-        ];
-        if let Some(st) = q.state.as_deref().filter(|st| !STATUSES.contains(st)) {
+            let names: Vec<&str> = MessageStatus::ALL.iter().map(|s| s.name()).collect();
             return Err(AppError::invalid(
                 "status",
-                format!("Statut inconnu « {st} » : {}.", STATUSES.join(", ")),
+                format!("Statut inconnu « {st} » : {}.", names.join(", ")),
             ));
         }
-        let messages: Vec<Message> = match actor.role {
-            Role::AuthorityAgent | Role::AuthorityRepresentative => {
-                self.store
-                    .messages_of_authority(actor.authority.as_deref().unwrap_or(""))
-                    .await?
-            }
-            Role::Admin | Role::AcademicServices => self.store.all_messages().await?,
-            Role::Head => {
-                let mut ids = BTreeSet::new();
-                for u in &actor.uais {
-                    ids.extend(
-                        self.store
-                            .reviews_of_school(u)
-                            .await?
-                            .into_iter()
-                            .map(|r| r.message_id),
-                    );
-                }
-                let mut out = Vec::new();
-                for id in ids {
-                    out.extend(self.store.message(&id).await?);
-                }
-                out
-            }
-            Role::Arbitrator | Role::Ent => vec![],
+        let limit = page_size(q)?;
+        let after = decode_cursor(q)?;
+        let wanted = |m: &Message, v: &MessageView| {
+            kind.is_none_or(|k| m.kind == k)
+                && q.state.as_deref().is_none_or(|s| v.status.name() == s)
         };
-        let mut keyed = Vec::new();
-        for m in messages {
-            if let Some(k) = &q.kind
-                && MessageKind::parse(k) != Some(m.kind)
-            {
-                continue;
+        match actor.role {
+            Role::AuthorityAgent | Role::AuthorityRepresentative | Role::Admin => {
+                let scope = match actor.role {
+                    Role::Admin => crate::store::ALL_MESSAGES.to_owned(),
+                    _ => actor.authority.clone().unwrap_or_default(),
+                };
+                let mut items = Vec::with_capacity(limit);
+                let mut last_key: Option<String> = None;
+                let mut cursor = after;
+                loop {
+                    // A little more than a page, so that filters rarely need a second read.
+                    let batch = self
+                        .store
+                        .timeline(&scope, cursor.as_deref(), limit + 1)
+                        .await?;
+                    let Some((_, end)) = batch.last() else {
+                        return Ok(MessagePage {
+                            items,
+                            next_cursor: None,
+                        });
+                    };
+                    cursor = Some(end.clone());
+                    let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+                    let loaded: HashMap<String, (Message, MessageSummary)> = self
+                        .store
+                        .messages_with_summaries(&ids)
+                        .await?
+                        .into_iter()
+                        .map(|(m, s)| (m.id.clone(), (m, s)))
+                        .collect();
+                    for (id, key) in &batch {
+                        let Some((m, summary)) = loaded.get(id) else {
+                            continue;
+                        };
+                        if !Self::sees_whole(actor, m) {
+                            continue;
+                        }
+                        let targets = m.targets.iter().map(|u| u.to_string()).collect();
+                        let view = self.present_message(m, summary, targets, vec![]).await?;
+                        if !wanted(m, &view) {
+                            continue;
+                        }
+                        if items.len() == limit {
+                            return Ok(MessagePage {
+                                items,
+                                next_cursor: last_key.as_deref().map(encode_cursor),
+                            });
+                        }
+                        items.push(view.into());
+                        last_key = Some(key.clone());
+                    }
+                }
             }
-            let view = match self.get_message(actor, &m.id).await {
-                Ok(v) => v,
-                Err(AppError::NotFound(_)) => continue,
-                Err(e) => return Err(e),
-            };
-            if let Some(s) = &q.state
-                && serde_json::to_value(view.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .as_deref()
-                    != Some(s.as_str())
-            {
-                continue;
+            Role::Head | Role::AcademicServices => {
+                // A head's messages are those of their schools' reviews; académie services see
+                // every message aimed at one of their schools.
+                let mut visible: HashMap<String, Vec<Review>> = HashMap::new();
+                let messages: Vec<Message> = if actor.role == Role::Head {
+                    for u in &actor.uais {
+                        for r in self.store.reviews_of_school(u).await? {
+                            visible.entry(r.message_id.clone()).or_default().push(r);
+                        }
+                    }
+                    let ids: Vec<String> = visible.keys().cloned().collect();
+                    self.store
+                        .messages_with_summaries(&ids)
+                        .await?
+                        .into_iter()
+                        .map(|(m, _)| m)
+                        .collect()
+                } else {
+                    self.store.all_messages().await?
+                };
+                let mut keyed = Vec::new();
+                for m in messages {
+                    if kind.is_some_and(|k| m.kind != k) {
+                        continue;
+                    }
+                    let reviews = match visible.remove(&m.id) {
+                        Some(rs) => rs,
+                        None => self.visible_reviews_of(actor, &m).await?,
+                    };
+                    let Some(view) = self.present_partial(actor, &m, reviews).await? else {
+                        continue;
+                    };
+                    if wanted(&m, &view) {
+                        keyed.push((crate::store::timeline_key(&m), MessageItem::from(view)));
+                    }
+                }
+                let (items, next_cursor) = paginate(keyed, q)?;
+                Ok(MessagePage { items, next_cursor })
             }
-            // Newest first: invert the timestamp so the ascending key sorts descending.
-            let key = format!("{:020}{}", i64::MAX - m.submitted_at.unix_timestamp(), m.id);
-            keyed.push((key, view));
+            Role::Arbitrator | Role::Ent => Ok(MessagePage {
+                items: vec![],
+                next_cursor: None,
+            }),
         }
-        let (items, next_cursor) = paginate(keyed, q)?;
-        Ok(MessagePage { items, next_cursor })
     }
 
     /// Reviews visible to the actor: a head's inbox, soonest deadline first.
@@ -1355,13 +1567,7 @@ impl Charte {
             },
             Role::Ent => vec![],
         };
-        let state_filter = match q.state.as_deref() {
-            None => None,
-            Some(s) => Some(
-                serde_json::from_value::<ReviewState>(serde_json::Value::String(s.to_owned()))
-                    .map_err(|_| AppError::invalid("state", format!("État inconnu « {s} » : pending, approved, tacitly_approved, rectification_requested, superseded, in_arbitration, authorised, upheld, withdrawn, emergency_published.")))?,
-            ),
-        };
+        let state_filter = parse_state(q.state.as_deref())?;
         let mut keyed = Vec::new();
         for r in reviews.iter().filter(|r| Self::can_see_review(actor, r)) {
             if filter_uai.as_ref().is_some_and(|u| *u != r.uai)
@@ -1380,26 +1586,25 @@ impl Charte {
                 .map_or(i128::MAX / 2, |d| d.expires_at.unix_timestamp_nanos());
             let opened = i64::MAX - r.opened_at.unix_timestamp();
             let key = format!("{rank}{due:040}{opened:020}{}", r.id);
-            keyed.push((key, self.present_review(r).await?));
+            keyed.push((key, r));
         }
-        let (items, next_cursor) = paginate(keyed, q)?;
+        // Only the page is presented, its schools read together.
+        let (page, next_cursor) = paginate(keyed, q)?;
+        let items = self.present_reviews(&page).await?;
         Ok(ReviewPage { items, next_cursor })
     }
 
     /// One review with its content, the changes since the previous version, and its history.
     pub async fn get_review(&self, actor: &Actor, id: &str) -> AppResult<ReviewDetail> {
-        let review = self
+        // One read: the review, its message, its school and its history.
+        let c = self
             .store
-            .review(id)
+            .review_context(id)
             .await?
-            .filter(|r| Self::can_see_review(actor, r))
+            .filter(|c| Self::can_see_review(actor, &c.review))
             .ok_or_else(|| not_found("Revue"))?;
-        let message = self
-            .store
-            .message(&review.message_id)
-            .await?
-            .ok_or_else(|| not_found("Communication"))?;
-        self.present_review_detail(&message, &review).await
+        self.present_review_detail_from(&c.message, &c.review, c.school.clone(), c.audit)
+            .await
     }
 
     /// Approve or request a rectification, as the school's head.
@@ -1472,23 +1677,23 @@ impl Charte {
         motive: Option<Motive>,
     ) -> AppResult<ReviewDetail> {
         for _ in 0..MAX_ATTEMPTS {
-            let review = self
+            // One read for the review, its message, its school and their audit chains.
+            let context = self
                 .store
-                .review(review_id)
+                .review_context(review_id)
                 .await?
-                .filter(|r| Self::can_see_review(actor, r))
+                .filter(|c| Self::can_see_review(actor, &c.review))
                 .ok_or_else(|| not_found("Revue"))?;
-            let message = self
-                .store
-                .message(&review.message_id)
-                .await?
-                .ok_or_else(|| not_found("Communication"))?;
+            let (review, message) = (&context.review, &context.message);
             if matches!(event, ReviewEvent::Escalate)
                 && actor.authority.as_deref() != Some(&message.authority_id)
             {
                 return Err(not_found("Revue"));
             }
-            let school = self.school_or_placeholder(&review.uai).await?;
+            let school = match &context.school {
+                Some(s) => s.clone(),
+                None => self.school_or_placeholder(&review.uai).await?,
+            };
             let dept = Self::department(&school)?;
             let now = self.now();
             let ctx = TransitionContext {
@@ -1519,7 +1724,7 @@ impl Charte {
                     r.decided_at = Some(now);
                     r.live_from = message.version(r.version).map(|v| v.publish_at.max(now));
                     outbox.extend(notification::approval_notice(
-                        &message,
+                        message,
                         &r,
                         &sref,
                         authority_to,
@@ -1536,7 +1741,7 @@ impl Charte {
                         .map(|c| vec![c.email.to_string()])
                         .unwrap_or_default();
                     outbox.extend(notification::rectification_requested(
-                        &message,
+                        message,
                         &r,
                         &sref,
                         authority_to,
@@ -1554,7 +1759,7 @@ impl Charte {
                         .map(|c| (c.name.clone(), vec![c.email.to_string()]))
                         .unwrap_or_default();
                     outbox.extend(notification::escalation(
-                        &message,
+                        message,
                         &r,
                         &sref,
                         &authority_name,
@@ -1571,7 +1776,7 @@ impl Charte {
                     let mut to = authority_to;
                     to.extend(Self::head_recipients(&school));
                     outbox.extend(notification::arbitration_outcome(
-                        &message, &r, &sref, to, now,
+                        message, &r, &sref, to, now,
                     ));
                 }
                 _ => {}
@@ -1580,9 +1785,9 @@ impl Charte {
             // What the store now holds: the response needs no second read.
             let mut committed = r.clone();
             committed.revision += 1;
-            if self
-                .commit_chained(
-                    &message.id,
+            if let Some(written) = self
+                .commit_chained_from(
+                    message,
                     vec![review_entry(
                         Some(actor),
                         now,
@@ -1591,16 +1796,20 @@ impl Charte {
                         motive.as_ref().map(Motive::as_str),
                     )],
                     Commit {
-                        messages: vec![],
                         reviews: vec![r],
-                        audit: vec![],
                         outbox,
-                        idempotency: None,
+                        ..Default::default()
                     },
+                    Some(&context),
                 )
                 .await?
             {
-                return self.present_review_detail(&message, &committed).await;
+                // The school's history as it now stands: what was read, and what was just written.
+                let mut audit = context.audit.clone();
+                audit.extend(written);
+                return self
+                    .present_review_detail_from(message, &committed, context.school.clone(), audit)
+                    .await;
             }
             // Lost a race: loop to re-read; if the review itself moved, the transition now refuses with its new state.
         }
@@ -1682,7 +1891,7 @@ impl Charte {
             let n = changed.len();
             if self
                 .commit_chained(
-                    message_id,
+                    &message,
                     entries,
                     Commit {
                         messages: vec![],
@@ -1690,6 +1899,7 @@ impl Charte {
                         audit: vec![],
                         outbox,
                         idempotency: None,
+                        feed: vec![],
                     },
                 )
                 .await?
@@ -1780,14 +1990,15 @@ impl Charte {
             }
             if self
                 .commit_chained(
-                    message_id,
+                    &message,
                     entries,
                     Commit {
-                        messages: vec![message],
+                        messages: vec![message.clone()],
                         reviews,
                         audit: vec![],
                         outbox,
                         idempotency: None,
+                        feed: vec![],
                     },
                 )
                 .await?
@@ -1860,8 +2071,37 @@ impl Charte {
         Ok(DisputePage { items, next_cursor })
     }
 
-    /// What a school displays now: for each message, the newest publishable version, within its window.
-    pub async fn feed(&self, actor: &Actor, uai: &str) -> AppResult<Feed> {
+    /// Builds the read models (schools' feeds, message summaries, timelines) from the stored
+    /// records, once per store: data written before they existed gets them at the first start.
+    /// Each message is rewritten unchanged with its reviews, so the store derives them as it does
+    /// for every commit. Returns how many messages it indexed.
+    pub async fn index_read_models_once(&self) -> AppResult<usize> {
+        const DONE: &str = "read_models_indexed";
+        if self.store.meta(DONE).await?.is_some() {
+            return Ok(0);
+        }
+        let messages = self.store.all_messages().await?;
+        for message in &messages {
+            let mut reviews = self.store.reviews_of_message(&message.id).await?;
+            // Older reviews first, so that each school ends with its current one.
+            reviews.sort_by_key(|r| (r.version, r.opened_at));
+            let c = Commit {
+                messages: vec![message.clone()],
+                reviews,
+                ..Default::default()
+            };
+            if !self.commit(c, Some(message)).await? {
+                return Err(AppError::Conflict(
+                    "Une écriture concurrente a interrompu l'indexation : redémarrez le service."
+                        .into(),
+                ));
+            }
+        }
+        self.store.set_meta(DONE, "1").await?;
+        Ok(messages.len())
+    }
+
+    fn feed_school(actor: &Actor, uai: &str) -> AppResult<Uai> {
         let uai = Uai::parse_exact(uai).map_err(|e| AppError::invalid("uai", e.to_string()))?;
         let allowed = match actor.role {
             Role::Ent | Role::Head => actor.uais.contains(&uai),
@@ -1871,51 +2111,68 @@ impl Charte {
         if !allowed {
             return Err(not_found("Établissement"));
         }
+        Ok(uai)
+    }
+
+    /// The entity tag of what a school's feed shows now: equal tags, equal feeds. It names the
+    /// school's feed version, the starts and ends of display still ahead, and the authorities'
+    /// names (the one thing in a feed that comes from configuration).
+    fn feed_etag(&self, tag: FeedTag) -> String {
+        let names = self.names_tag.get_or_init(|| {
+            let mut h = Sha256::new();
+            for a in &self.directory.authorities {
+                h.update(a.id.as_bytes());
+                h.update([0]);
+                h.update(a.name.as_bytes());
+                h.update([0]);
+            }
+            hex::encode(&h.finalize()[..6])
+        });
+        format!("\"{tag}.{names}\"")
+    }
+
+    /// The entity tag of a school's feed, read without its content (for a conditional request).
+    pub async fn feed_tag(&self, actor: &Actor, uai: &str) -> AppResult<String> {
+        let uai = Self::feed_school(actor, uai)?;
+        let tag = self.store.feed_tag(&uai, self.now()).await?;
+        Ok(self.feed_etag(tag))
+    }
+
+    /// What a school displays now (for each message, the newest approved version, within its
+    /// window), with its entity tag; one read of the school's publication index.
+    pub async fn feed(&self, actor: &Actor, uai: &str) -> AppResult<(String, Feed)> {
+        let uai = Self::feed_school(actor, uai)?;
         let now = self.now();
-        let reviews = self.store.reviews_of_school(&uai).await?;
-        let mut by_message: HashMap<&str, Vec<&Review>> = HashMap::new();
-        for r in &reviews {
-            by_message.entry(r.message_id.as_str()).or_default().push(r);
-        }
-        let mut items = Vec::new();
-        for (message_id, rs) in by_message {
-            let Some(r) = publishable_review(rs.into_iter()) else {
-                continue;
-            };
-            let Some(message) = self.store.message(message_id).await? else {
-                continue;
-            };
-            if message.withdrawn.is_some() {
-                continue;
-            }
-            let (Some(v), Some(live)) = (message.version(r.version), r.live_from) else {
-                continue;
-            };
-            if live <= now && now < v.display_until {
-                items.push(FeedItem {
-                    message_id: message.id.clone(),
-                    authority_id: message.authority_id.clone(),
-                    authority_name: self.authority_name(&message.authority_id),
-                    version: v.number,
-                    version_hash: v.hash.clone(),
-                    title: v.title.clone(),
-                    body_html: v.body_html.clone(),
-                    audience: v.audience.clone(),
-                    emergency: message.kind == MessageKind::Emergency,
-                    live_from: crate::domain::message::rfc3339(live),
-                    display_until: crate::domain::message::rfc3339(v.display_until),
-                });
-            }
-        }
+        let (tag, publications) = self.store.feed(&uai, now).await?;
+        let mut items: Vec<FeedItem> = publications
+            .into_iter()
+            .filter(|p| p.is_live(now))
+            .map(|p| FeedItem {
+                authority_name: self.authority_name(&p.authority_id),
+                message_id: p.message_id,
+                authority_id: p.authority_id,
+                version: p.version,
+                version_hash: p.version_hash,
+                title: p.title,
+                body_html: p.body_html,
+                audience: p.audience,
+                emergency: p.emergency,
+                live_from: crate::domain::message::rfc3339(p.live_from),
+                display_until: crate::domain::message::rfc3339(p.display_until),
+            })
+            .collect();
         items.sort_by(|a, b| {
             b.live_from
                 .cmp(&a.live_from)
                 .then(a.message_id.cmp(&b.message_id))
         });
-        Ok(Feed {
-            uai: uai.to_string(),
-            items,
-        })
+        Ok((
+            self.feed_etag(tag),
+            Feed {
+                uai: uai.to_string(),
+                items,
+            },
+        ))
     }
 
     /// A message's audit trail, verified.
@@ -1943,7 +2200,7 @@ impl Charte {
             actor.role,
             Role::Admin | Role::AuthorityAgent | Role::AuthorityRepresentative
         );
-        let mine: BTreeSet<&str> = view.reviews.iter().map(|r| r.uai.as_str()).collect();
+        let mine: BTreeSet<&str> = view.targets.iter().map(String::as_str).collect();
         let records = records
             .into_iter()
             .filter(|r| full || r.entry.uai.as_deref().is_none_or(|u| mine.contains(u)))
@@ -2251,11 +2508,14 @@ impl Charte {
             };
             // Rewriting the review unchanged makes the commit conditional on its revision.
             if self
-                .commit(Commit {
-                    reviews: vec![review],
-                    outbox: vec![mail],
-                    ..Default::default()
-                })
+                .commit(
+                    Commit {
+                        reviews: vec![review],
+                        outbox: vec![mail],
+                        ..Default::default()
+                    },
+                    None,
+                )
                 .await?
             {
                 queued += 1;
@@ -2309,11 +2569,14 @@ impl Charte {
             };
             // Conditional on the review: a decision taken meanwhile cancels the reminder.
             if self
-                .commit(Commit {
-                    reviews: vec![review],
-                    outbox: vec![mail],
-                    ..Default::default()
-                })
+                .commit(
+                    Commit {
+                        reviews: vec![review],
+                        outbox: vec![mail],
+                        ..Default::default()
+                    },
+                    None,
+                )
                 .await?
             {
                 queued += 1;

@@ -1,16 +1,15 @@
 //! Turns domain records into the views people and tools read.
 
-use std::collections::BTreeMap;
-
 use similar::{ChangeTag, TextDiff};
 
 use super::views::*;
-use super::{AppError, AppResult, Charte, current_reviews};
+use super::{AppError, AppResult, Charte};
 use crate::domain::calendar::{Deadline, Department};
 use crate::domain::content;
 use crate::domain::directory::{Authority, AuthorityKind, School, SchoolType};
 use crate::domain::message::{Message, MessageKind, Purpose, Review, Version, rfc3339};
 use crate::domain::review::{ReviewState, deadline_words};
+use crate::store::MessageSummary;
 
 /// A version as shown.
 pub fn version_view(v: &Version) -> VersionView {
@@ -95,29 +94,35 @@ pub fn deadline_view(
     }
 }
 
-fn status(message: &Message, reviews: &[Review], expected_schools: usize) -> MessageStatus {
+/// A message's overall status from its summary: the same rules whatever part of its schools the
+/// summary covers (all of them for its sender, some for a head or an académie).
+fn status(message: &Message, summary: &MessageSummary, expected_schools: usize) -> MessageStatus {
     if message.withdrawn.is_some() {
         return MessageStatus::Withdrawn;
     }
     if message.kind == MessageKind::Emergency {
         return MessageStatus::EmergencyPublished;
     }
-    let current = current_reviews(reviews);
-    if current.is_empty() && message.purpose == Purpose::Evaluation {
+    let schools = summary.schools();
+    if schools == 0 && message.purpose == Purpose::Evaluation {
         return MessageStatus::AwaitingCoproduction;
     }
-    let states: Vec<ReviewState> = current.values().map(|r| r.state).collect();
-    let any = |s: ReviewState| states.contains(&s);
-    let publishable = states.iter().filter(|s| s.is_publishable()).count();
+    let any = |s: ReviewState| summary.counts.get(&s).is_some_and(|n| *n > 0);
+    let publishable: u64 = summary
+        .counts
+        .iter()
+        .filter(|(s, _)| s.is_publishable())
+        .map(|(_, n)| n)
+        .sum();
     if any(ReviewState::InArbitration) {
         MessageStatus::InArbitration
     } else if any(ReviewState::RectificationRequested) {
         MessageStatus::RectificationRequested
     } else if any(ReviewState::Pending)
-        || (message.purpose == Purpose::Evaluation && current.len() < expected_schools)
+        || (message.purpose == Purpose::Evaluation && (schools as usize) < expected_schools)
     {
         MessageStatus::InReview
-    } else if publishable == states.len() && publishable > 0 {
+    } else if publishable == schools && publishable > 0 {
         MessageStatus::Approved
     } else if publishable > 0 {
         MessageStatus::PartiallyApproved
@@ -155,6 +160,34 @@ impl Charte {
     /// A review as shown, with its deadline in words and business days left.
     pub(super) async fn present_review(&self, r: &Review) -> AppResult<ReviewView> {
         let school = self.store.school(&r.uai).await?;
+        self.present_review_at(r, school)
+    }
+
+    /// Several reviews as shown, their schools read together.
+    pub(super) async fn present_reviews(&self, reviews: &[&Review]) -> AppResult<Vec<ReviewView>> {
+        let mut uais: Vec<crate::domain::uai::Uai> =
+            reviews.iter().map(|r| r.uai.clone()).collect();
+        uais.sort();
+        uais.dedup();
+        let schools: std::collections::HashMap<String, School> = self
+            .store
+            .schools_of(&uais)
+            .await?
+            .into_iter()
+            .map(|s| (s.uai.to_string(), s))
+            .collect();
+        reviews
+            .iter()
+            .map(|r| self.present_review_at(r, schools.get(r.uai.as_str()).cloned()))
+            .collect()
+    }
+
+    /// [`Self::present_review`] with the school already read.
+    pub(super) fn present_review_at(
+        &self,
+        r: &Review,
+        school: Option<School>,
+    ) -> AppResult<ReviewView> {
         let dept =
             Department::parse(&r.department).map_err(|e| AppError::Internal(e.to_string()))?;
         let now = self.now();
@@ -223,37 +256,27 @@ impl Charte {
         })
     }
 
-    /// A message as shown, with the reviews the caller may see.
+    /// A message as shown: its summary over the schools the caller may see (`targets`), and the
+    /// caller's own reviews of it (a head's).
     pub(super) async fn present_message(
         &self,
         m: &Message,
-        visible: Vec<Review>,
-        whole: bool,
+        summary: &MessageSummary,
+        targets: Vec<String>,
+        own: Vec<Review>,
     ) -> AppResult<MessageView> {
-        // Whoever sees only some schools (a head, académie services, an arbitrator) must not learn
-        // the others' decisions from the overall status, nor which other schools are targeted.
-        let targets: Vec<String> = if whole {
-            m.targets.iter().map(|u| u.to_string()).collect()
-        } else {
-            let mine: std::collections::BTreeSet<String> =
-                visible.iter().map(|r| r.uai.to_string()).collect();
-            mine.into_iter().collect()
-        };
-        let overall = status(m, &visible, targets.len());
-        let mut summary = BTreeMap::new();
-        for r in current_reviews(&visible).values() {
-            let key = serde_json::to_value(r.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            *summary.entry(key).or_insert(0) += 1;
-        }
-        let mut sorted = visible;
+        let overall = status(m, summary, targets.len());
+        let counts = summary
+            .counts
+            .iter()
+            .map(|(s, n)| (s.name().to_owned(), *n as usize))
+            .collect();
+        let mut own = own;
         // Current reviews first (highest version), then by school.
-        sorted.sort_by(|a, b| b.version.cmp(&a.version).then(a.uai.cmp(&b.uai)));
-        let mut reviews = Vec::with_capacity(sorted.len());
-        for r in &sorted {
-            reviews.push(self.present_review(r).await?);
+        own.sort_by(|a, b| b.version.cmp(&a.version).then(a.uai.cmp(&b.uai)));
+        let mut own_reviews = Vec::with_capacity(own.len());
+        for r in &own {
+            own_reviews.push(self.present_review(r).await?);
         }
         let coproduction = if m.purpose == Purpose::Evaluation {
             let academies = self.message_academies(m).await?;
@@ -281,31 +304,38 @@ impl Charte {
             versions: m.versions.len() as u32,
             coproduction,
             withdrawn: m.withdrawn.clone(),
-            summary,
-            reviews,
+            summary: counts,
+            // In Paris time, as the reviews' own deadlines read in metropolitan France.
+            next_deadline: summary.next_deadline.map(|d| {
+                rfc3339(crate::domain::calendar::in_zone(
+                    d,
+                    crate::domain::calendar::time_zone(&Department::paris()),
+                ))
+            }),
+            own_reviews,
         })
     }
 
-    /// A review with its content, the diff against the previous version, and its history.
-    pub(super) async fn present_review_detail(
+    /// A review with its content, the diff against the previous version, and its history, from
+    /// the school and the audit records (the message's and the school's chains) already read.
+    pub(super) async fn present_review_detail_from(
         &self,
         m: &Message,
         r: &Review,
+        school: Option<School>,
+        audit: Vec<crate::domain::audit::AuditRecord>,
     ) -> AppResult<ReviewDetail> {
         let version = m
             .version(r.version)
             .ok_or_else(|| AppError::Internal(format!("version {} absente", r.version)))?;
         let previous = r.version.checked_sub(1).and_then(|n| m.version(n));
-        let history = self
-            .store
-            .audit_of_school(&m.id, r.uai.as_str())
-            .await?
+        let history = audit
             .into_iter()
             .filter(|a| a.entry.uai.as_deref() == Some(r.uai.as_str()) || a.entry.uai.is_none())
             .map(|a| a.entry)
             .collect();
         Ok(ReviewDetail {
-            review: self.present_review(r).await?,
+            review: self.present_review_at(r, school)?,
             authority_id: m.authority_id.clone(),
             authority_name: self.authority_name(&m.authority_id),
             kind: m.kind,

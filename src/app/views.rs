@@ -36,6 +36,36 @@ pub enum MessageStatus {
     Withdrawn,
 }
 
+impl MessageStatus {
+    /// Every status.
+    pub const ALL: [MessageStatus; 9] = [
+        MessageStatus::AwaitingCoproduction,
+        MessageStatus::InReview,
+        MessageStatus::RectificationRequested,
+        MessageStatus::InArbitration,
+        MessageStatus::Approved,
+        MessageStatus::PartiallyApproved,
+        MessageStatus::Refused,
+        MessageStatus::EmergencyPublished,
+        MessageStatus::Withdrawn,
+    ];
+
+    /// The status's name in the API (as serialised).
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageStatus::AwaitingCoproduction => "awaiting_coproduction",
+            MessageStatus::InReview => "in_review",
+            MessageStatus::RectificationRequested => "rectification_requested",
+            MessageStatus::InArbitration => "in_arbitration",
+            MessageStatus::Approved => "approved",
+            MessageStatus::PartiallyApproved => "partially_approved",
+            MessageStatus::Refused => "refused",
+            MessageStatus::EmergencyPublished => "emergency_published",
+            MessageStatus::Withdrawn => "withdrawn",
+        }
+    }
+}
+
 /// A review as shown to people.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReviewView {
@@ -148,10 +178,75 @@ pub struct MessageView {
     pub coproduction: Option<CoproductionView>,
     /// Withdrawal.
     pub withdrawn: Option<Withdrawal>,
-    /// Count of current reviews by state.
+    /// How many of the schools the caller may see have their current review in each state
+    /// (every targeted school for the sender; a head's or an académie's own otherwise).
     pub summary: BTreeMap<String, usize>,
-    /// Reviews the caller may see (every version), current ones first.
-    pub reviews: Vec<ReviewView>,
+    /// The soonest deadline of a review still pending among those schools.
+    pub next_deadline: Option<String>,
+    /// A head's own reviews of the message (every version, current first); empty for others,
+    /// who page through `GET /v1/messages/{id}/reviews`.
+    pub own_reviews: Vec<ReviewView>,
+}
+
+/// A message in a list: its view without the list of targeted schools (a thousand codes for a
+/// Région's message), which `GET /v1/messages/{id}` gives.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MessageItem {
+    /// Identifier.
+    pub id: String,
+    /// Sending authority.
+    pub authority_id: String,
+    /// Its name.
+    pub authority_name: String,
+    /// Kind.
+    pub kind: MessageKind,
+    /// Purpose.
+    pub purpose: Purpose,
+    /// Overall status.
+    pub status: MessageStatus,
+    /// Emergency declaration.
+    pub emergency: Option<EmergencyDeclaration>,
+    /// How many schools the caller sees it aimed at (all of them for its sender).
+    pub target_count: usize,
+    /// When first submitted.
+    pub submitted_at: String,
+    /// The current version.
+    pub current_version: VersionView,
+    /// How many versions exist.
+    pub versions: u32,
+    /// Co-production, for evaluation messages.
+    pub coproduction: Option<CoproductionView>,
+    /// Withdrawal.
+    pub withdrawn: Option<Withdrawal>,
+    /// Count of the visible schools' current reviews by state.
+    pub summary: BTreeMap<String, usize>,
+    /// The soonest deadline of a review still pending among those schools.
+    pub next_deadline: Option<String>,
+    /// A head's own reviews of the message; empty for others.
+    pub own_reviews: Vec<ReviewView>,
+}
+
+impl From<MessageView> for MessageItem {
+    fn from(v: MessageView) -> MessageItem {
+        MessageItem {
+            id: v.id,
+            authority_id: v.authority_id,
+            authority_name: v.authority_name,
+            kind: v.kind,
+            purpose: v.purpose,
+            status: v.status,
+            emergency: v.emergency,
+            target_count: v.targets.len(),
+            submitted_at: v.submitted_at,
+            current_version: v.current_version,
+            versions: v.versions,
+            coproduction: v.coproduction,
+            withdrawn: v.withdrawn,
+            summary: v.summary,
+            next_deadline: v.next_deadline,
+            own_reviews: v.own_reviews,
+        }
+    }
 }
 
 /// A line of the difference between two versions.
@@ -327,7 +422,7 @@ pub struct SkippedDayView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MessagePage {
     /// Items.
-    pub items: Vec<MessageView>,
+    pub items: Vec<MessageItem>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }

@@ -337,6 +337,82 @@ pub struct Review {
     pub revision: u64,
 }
 
+/// Microseconds since the epoch.
+pub fn micros(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000) as i64
+}
+
+/// `at` truncated to the microsecond, so that a publication and its indexed bounds agree.
+fn whole_micros(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(at.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(at)
+}
+
+/// What one school displays of one message: the approved version's content, copied once when
+/// the review became publishable, so that serving a feed reads nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    /// The message.
+    pub message_id: String,
+    /// The sending authority.
+    pub authority_id: String,
+    /// The version on display.
+    pub version: u32,
+    /// Its content hash: exactly what was approved.
+    pub version_hash: String,
+    /// Title shown to families.
+    pub title: String,
+    /// Sanitised HTML body.
+    pub body_html: String,
+    /// Who reads it.
+    pub audience: Vec<AudienceMember>,
+    /// Whether it was published as an emergency.
+    pub emergency: bool,
+    /// On display from.
+    #[serde(with = "time::serde::rfc3339")]
+    pub live_from: OffsetDateTime,
+    /// On display until (excluded).
+    #[serde(with = "time::serde::rfc3339")]
+    pub display_until: OffsetDateTime,
+}
+
+impl Publication {
+    /// What `review` puts on display for its school, if anything: a publishable review of a
+    /// message that is not withdrawn, with its start of display set.
+    pub fn of(message: &Message, review: &Review) -> Option<Publication> {
+        if !review.state.is_publishable()
+            || message.withdrawn.is_some()
+            || review.message_id != message.id
+        {
+            return None;
+        }
+        let v = message.version(review.version)?;
+        Some(Publication {
+            message_id: message.id.clone(),
+            authority_id: message.authority_id.clone(),
+            version: v.number,
+            version_hash: v.hash.clone(),
+            title: v.title.clone(),
+            body_html: v.body_html.clone(),
+            audience: v.audience.clone(),
+            emergency: message.kind == MessageKind::Emergency,
+            live_from: whole_micros(review.live_from?),
+            display_until: whole_micros(v.display_until),
+        })
+    }
+
+    /// Its starts and ends of display in whole microseconds since the epoch: the resolution at
+    /// which stores index them (a Redis score holds microseconds exactly, not nanoseconds).
+    pub fn bounds_micros(&self) -> [i64; 2] {
+        [micros(self.live_from), micros(self.display_until)]
+    }
+
+    /// Whether it is on display at `now`.
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.live_from <= now && now < self.display_until
+    }
+}
+
 /// A submission as received, before validation (everything optional so that every
 /// missing or malformed field can be reported at once, in French).
 #[derive(Debug, Clone, Default)]

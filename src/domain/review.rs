@@ -6,7 +6,19 @@ use time::OffsetDateTime;
 use crate::domain::calendar::{Department, date_in_words};
 
 /// Where a school's review stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewState {
     /// Awaiting the head's decision until the deadline.
@@ -32,6 +44,41 @@ pub enum ReviewState {
 }
 
 impl ReviewState {
+    /// Every state, in the order of the workflow.
+    pub const ALL: [ReviewState; 10] = [
+        ReviewState::Pending,
+        ReviewState::Approved,
+        ReviewState::TacitlyApproved,
+        ReviewState::RectificationRequested,
+        ReviewState::Superseded,
+        ReviewState::InArbitration,
+        ReviewState::Authorised,
+        ReviewState::Upheld,
+        ReviewState::Withdrawn,
+        ReviewState::EmergencyPublished,
+    ];
+
+    /// The state's name in the API (snake case, as serialised).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReviewState::Pending => "pending",
+            ReviewState::Approved => "approved",
+            ReviewState::TacitlyApproved => "tacitly_approved",
+            ReviewState::RectificationRequested => "rectification_requested",
+            ReviewState::Superseded => "superseded",
+            ReviewState::InArbitration => "in_arbitration",
+            ReviewState::Authorised => "authorised",
+            ReviewState::Upheld => "upheld",
+            ReviewState::Withdrawn => "withdrawn",
+            ReviewState::EmergencyPublished => "emergency_published",
+        }
+    }
+
+    /// Parses the API name.
+    pub fn parse(name: &str) -> Option<ReviewState> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     /// The state in French, as people read it.
     pub fn label(self) -> &'static str {
         match self {
@@ -470,5 +517,21 @@ mod tests {
                 ReviewState::EmergencyPublished
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod names {
+    use super::ReviewState;
+
+    #[test]
+    fn every_state_is_listed_once_and_named_as_serialised() {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in ReviewState::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+            assert_eq!(ReviewState::parse(s.name()), Some(s));
+            assert!(seen.insert(s.name()));
+        }
+        assert_eq!(ReviewState::parse("approuvée"), None);
     }
 }

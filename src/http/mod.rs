@@ -93,6 +93,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::submit_message, routes::list_messages))
         .routes(routes!(routes::get_message))
+        .routes(routes!(routes::message_reviews))
         .routes(routes!(routes::submit_version))
         .routes(routes!(routes::withdraw_message))
         .routes(routes!(routes::coproduce))

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 /// French summary of each operation, by operation id.
-const SUMMARIES: [(&str, &str); 24] = [
+const SUMMARIES: [(&str, &str); 25] = [
     (
         "submit_message",
         "Soumettre une communication à l'examen (ou publier une urgence)",
@@ -17,7 +17,11 @@ const SUMMARIES: [(&str, &str); 24] = [
     ),
     (
         "get_message",
-        "Lire une communication et ses examens par établissement",
+        "Lire une communication et sa synthèse par état d'examen",
+    ),
+    (
+        "message_reviews",
+        "Lister les examens d'une communication, établissement par établissement",
     ),
     (
         "submit_version",
@@ -71,9 +75,10 @@ const SUMMARIES: [(&str, &str); 24] = [
 
 /// Statuses an operation returns beyond the generic ones (by operation id): role refusals
 /// (403), unknown or invisible resources (404), states that forbid the action (409).
-const SPECIFIC: [(&str, &[u16]); 16] = [
+const SPECIFIC: [(&str, &[u16]); 17] = [
     ("submit_message", &[403, 409]),
     ("get_message", &[404]),
+    ("message_reviews", &[404]),
     ("submit_version", &[403, 404, 409]),
     ("withdraw_message", &[403, 404, 409]),
     ("coproduce", &[403, 404, 409]),
@@ -91,7 +96,7 @@ const SPECIFIC: [(&str, &[u16]); 16] = [
 ];
 
 /// Formats of response fields the views carry as text: instants (RFC 3339) and dates.
-const FORMATS: [(&str, &str, &str); 17] = [
+const FORMATS: [(&str, &str, &str); 20] = [
     ("DeadlineView", "expires_at", "date-time"),
     ("DeadlineView", "submitted_at", "date-time"),
     ("DeadlineView", "last_day", "date"),
@@ -99,6 +104,9 @@ const FORMATS: [(&str, &str, &str); 17] = [
     ("FeedItem", "live_from", "date-time"),
     ("FeedItem", "display_until", "date-time"),
     ("MessageView", "submitted_at", "date-time"),
+    ("MessageView", "next_deadline", "date-time"),
+    ("MessageItem", "submitted_at", "date-time"),
+    ("MessageItem", "next_deadline", "date-time"),
     ("ReviewView", "deadline", "date-time"),
     ("ReviewView", "deadline_last_day", "date"),
     ("ReviewView", "decided_at", "date-time"),
@@ -328,8 +336,14 @@ fn add_links(id: &str, responses: &mut Map<String, Value>) {
                 "WithdrawMessage": link("withdraw_message", "id", "$response.body#/id"),
                 "Coproduce": link("coproduce", "id", "$response.body#/id"),
                 "Audit": link("audit", "id", "$response.body#/id"),
-                "GetReview": link("get_review", "id", "$response.body#/reviews/0/id"),
-                "Escalate": link("escalate", "id", "$response.body#/reviews/0/id"),
+                "MessageReviews": link("message_reviews", "id", "$response.body#/id"),
+            }),
+        ),
+        "message_reviews" => (
+            "200",
+            json!({
+                "GetReview": link("get_review", "id", "$response.body#/items/0/id"),
+                "Escalate": link("escalate", "id", "$response.body#/items/0/id"),
             }),
         ),
         "list_reviews" => (
@@ -347,6 +361,7 @@ fn add_links(id: &str, responses: &mut Map<String, Value>) {
                 "GetMessage": link("get_message", "id", "$response.body#/items/0/id"),
                 "Audit": link("audit", "id", "$response.body#/items/0/id"),
                 "SubmitVersion": link("submit_version", "id", "$response.body#/items/0/id"),
+                "MessageReviews": link("message_reviews", "id", "$response.body#/items/0/id"),
             }),
         ),
         "list_disputes" => (

@@ -314,7 +314,45 @@ pub async fn list_messages(
     Ok(Json(s.charte.list_messages(&actor, &q).await?))
 }
 
-/// One message with its per-school reviews.
+/// A message's review parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageReviewParams {
+    /// Cursor from the previous page (`next_cursor`).
+    pub cursor: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+    /// Only reviews in this state.
+    #[param(value_type = Option<ReviewState>)]
+    pub state: Option<String>,
+    /// Only this school's reviews.
+    #[param(value_type = Option<String>, pattern = "^[0-9]{7}[A-Z]$")]
+    pub uai: Option<String>,
+}
+
+/// A message's reviews the caller may see, by school, each school's newest version first.
+#[utoipa::path(get, path = "/v1/messages/{id}/reviews", tag = "messages",
+    params(("id" = String, Path), MessageReviewParams),
+    responses((status = 200, body = ReviewPage), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn message_reviews(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<MessageReviewParams>,
+) -> ApiResult<Json<ReviewPage>> {
+    let q = ListQuery {
+        cursor: q.cursor,
+        limit: q.limit,
+        state: q.state,
+        uai: q.uai,
+        ..Default::default()
+    };
+    Ok(Json(s.charte.message_reviews(&actor, &id, &q).await?))
+}
+
+/// One message with its summary per review state (and, for a head, their own reviews).
 #[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages", params(("id" = String, Path)),
     responses((status = 200, body = MessageView), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get_message(
@@ -541,30 +579,47 @@ pub async fn feed(
     Path(uai): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let feed = s.charte.feed(&actor, &uai).await?;
+    let asked = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    // A conditional request reads only the feed's version: the usual answer, 304, costs no content.
+    if let Some(asked) = asked {
+        let etag = s.charte.feed_tag(&actor, &uai).await?;
+        if etag_matches(asked, &etag) {
+            return Ok(feed_headers(
+                StatusCode::NOT_MODIFIED.into_response(),
+                &etag,
+            ));
+        }
+    }
+    let (etag, feed) = s.charte.feed(&actor, &uai).await?;
     let body = serde_json::to_vec(&feed)
         .map_err(|e| ApiError::from(crate::app::AppError::Internal(e.to_string())))?;
-    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        // If-None-Match compares weakly (RFC 9110 §13.1.2): a proxy may have weakened our tag.
-        .is_some_and(|v| {
-            v.split(',')
-                .map(str::trim)
-                .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
-        });
-    let mut res = if matches {
+    // The feed may have changed between the two reads: the content read decides.
+    let res = if asked.is_some_and(|a| etag_matches(a, &etag)) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         ([(header::CONTENT_TYPE, "application/json")], body).into_response()
     };
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+    Ok(feed_headers(res, &etag))
+}
+
+/// Whether an `If-None-Match` value names `etag`, compared weakly (RFC 9110 §13.1.2: a proxy may
+/// have weakened our tag).
+fn etag_matches(asked: &str, etag: &str) -> bool {
+    asked
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+}
+
+fn feed_headers(mut res: Response, etag: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(etag) {
         res.headers_mut().insert(header::ETAG, v);
     }
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(res)
+    res
 }
 
 /// Deadline query parameters.

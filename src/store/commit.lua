@@ -7,6 +7,13 @@
 --   SET <key> <value> | HSET <key> <field> <value> | SADD/SREM <key> <member>
 --   ZADD <key> <score> <member> | ZREM <key> <member> | RPUSH <key> <value>
 --   ZADDNOW <key> <member>           ZADD scored with Redis's own clock in ms (emails due now)
+--   HDEL <key> <field>
+--   STANDING <standings> <counts> <school> <rank> <state>
+--                                    counts a review in its message's summary when its rank is
+--                                    at least that of its school's current review (it is, or
+--                                    replaces, the current one)
+--   BUMP <key>                       a version: max(stored + 1, Redis's clock in µs), so a version
+--                                    handed out before the data was wiped cannot come back
 local genesis = string.rep("0", 64)
 local i = 1
 local n = #ARGV
@@ -40,7 +47,7 @@ while i <= n do
       return "EARLY:" .. tostring(now_ms)
     end
     i = i + 2
-  elseif op == "SET" or op == "SADD" or op == "SREM" or op == "ZREM" or op == "RPUSH" then
+  elseif op == "SET" or op == "SADD" or op == "SREM" or op == "ZREM" or op == "RPUSH" or op == "HDEL" then
     table.insert(ops, { op, ARGV[i + 1], ARGV[i + 2] })
     i = i + 3
   elseif op == "HSET" or op == "ZADD" then
@@ -51,11 +58,40 @@ while i <= n do
     local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     table.insert(ops, { "ZADD", ARGV[i + 1], tostring(now_ms), ARGV[i + 2] })
     i = i + 3
+  elseif op == "STANDING" then
+    table.insert(ops, { "STANDING", ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5] })
+    i = i + 6
+  elseif op == "BUMP" then
+    table.insert(ops, { "BUMP", ARGV[i + 1] })
+    i = i + 2
   else
     return redis.error_reply("opération inconnue : " .. tostring(op))
   end
 end
 for _, o in ipairs(ops) do
-  redis.call(unpack(o))
+  if o[1] == "STANDING" then
+    local cur = redis.call("HGET", o[2], o[4])
+    local replace = true
+    if cur then
+      local sep = string.find(cur, "|", 1, true)
+      local cur_rank, cur_state = string.sub(cur, 1, sep - 1), string.sub(cur, sep + 1)
+      if o[5] < cur_rank then
+        replace = false
+      elseif redis.call("HINCRBY", o[3], cur_state, -1) <= 0 then
+        redis.call("HDEL", o[3], cur_state)
+      end
+    end
+    if replace then
+      redis.call("HINCRBY", o[3], o[6], 1)
+      redis.call("HSET", o[2], o[4], o[5] .. "|" .. o[6])
+    end
+  elseif o[1] == "BUMP" then
+    local t = redis.call("TIME")
+    local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    local cur = tonumber(redis.call("GET", o[2]) or "0")
+    redis.call("SET", o[2], string.format("%.0f", math.max(cur + 1, now_us)))
+  else
+    redis.call(unpack(o))
+  end
 end
 return "OK"

@@ -15,14 +15,16 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use super::{
-    ClaimedMail, Commit, Delivery, DeliveryStatus, IdempotencyRecord, MailCounts, MailOutcome,
-    Requeue, Store, StoreError, StoreResult, TrackedEmail, arbitrator_key, closed_dispute, due_at,
-    open_dispute,
+    ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FeedChange, FeedTag,
+    IdempotencyRecord, MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext, Store,
+    StoreError, StoreResult, TrackedEmail, arbitrator_key, closed_dispute, due_at, open_dispute,
+    review_order_key, standing_rank, timeline_key,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
-use crate::domain::message::{Message, Review};
+use crate::domain::message::{Message, Publication, Review, micros};
 use crate::domain::notification::OutboxEmail;
+use crate::domain::review::ReviewState;
 use crate::domain::uai::Uai;
 
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
@@ -48,6 +50,24 @@ const MAIL_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("mail_stat
 const MAIL_DUE: TableDefinition<(i128, &str), ()> = TableDefinition::new("mail_due");
 const MAIL_DEAD: TableDefinition<(i128, &str), ()> = TableDefinition::new("mail_dead");
 const MAIL_COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("mail_counters");
+/// (scope, timeline key) → message id: an authority's messages (and every message, under
+/// `ALL_MESSAGES`), newest first.
+const TIMELINE: TableDefinition<(&str, &str), &str> = TableDefinition::new("timeline");
+/// (message, review order key) → review id: a message's reviews by school.
+const REVIEW_ORDER: TableDefinition<(&str, &str), &str> = TableDefinition::new("review_order");
+/// (message, school) → "rank|state" of the school's current review.
+const STANDINGS: TableDefinition<(&str, &str), &str> = TableDefinition::new("standings");
+/// (message, state) → how many schools' current reviews are in it.
+const STATE_COUNTS: TableDefinition<(&str, &str), u64> = TableDefinition::new("state_counts");
+/// (message, deadline, review): the message's pending reviews by deadline.
+const MESSAGE_DEADLINES: TableDefinition<(&str, i128, &str), ()> =
+    TableDefinition::new("message_deadlines");
+/// (school, message) → what the school displays of it.
+const FEED: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("feed");
+/// school → version of its feed.
+const FEED_VERSIONS: TableDefinition<&str, u64> = TableDefinition::new("feed_versions");
+/// (school, instant in µs, message): each start and end of display, for the feed's tag.
+const FEED_BOUNDS: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("feed_bounds");
 
 /// Delivery bookkeeping of one outbox email, with the keys of the index rows it owns.
 #[derive(Serialize, serde::Deserialize)]
@@ -134,6 +154,14 @@ impl EmbeddedStore {
             txn.open_table(MAIL_DUE).map_err(other)?;
             txn.open_table(MAIL_DEAD).map_err(other)?;
             txn.open_table(MAIL_COUNTERS).map_err(other)?;
+            txn.open_table(FEED).map_err(other)?;
+            txn.open_table(TIMELINE).map_err(other)?;
+            txn.open_table(REVIEW_ORDER).map_err(other)?;
+            txn.open_table(STANDINGS).map_err(other)?;
+            txn.open_table(STATE_COUNTS).map_err(other)?;
+            txn.open_table(MESSAGE_DEADLINES).map_err(other)?;
+            txn.open_table(FEED_VERSIONS).map_err(other)?;
+            txn.open_table(FEED_BOUNDS).map_err(other)?;
         }
         txn.commit().map_err(other)?;
         backfill_mail_states(&db)?;
@@ -236,6 +264,7 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
     {
         let mut messages = txn.open_table(MESSAGES).map_err(other)?;
         let mut by_authority = txn.open_multimap_table(AUTHORITY_MESSAGES).map_err(other)?;
+        let mut timeline = txn.open_table(TIMELINE).map_err(other)?;
         for m in &c.messages {
             let stored: Option<Message> = messages
                 .get(m.id.as_str())
@@ -254,6 +283,12 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                     .insert(m.authority_id.as_str(), m.id.as_str())
                     .map_err(other)?;
             }
+            let key = timeline_key(m);
+            for scope in [m.authority_id.as_str(), ALL_MESSAGES] {
+                timeline
+                    .insert((scope, key.as_str()), m.id.as_str())
+                    .map_err(other)?;
+            }
             let mut next = m.clone();
             next.revision = m.revision + 1;
             messages
@@ -267,6 +302,10 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
         let mut disputes = txn.open_multimap_table(DISPUTES).map_err(other)?;
         let mut closed = txn.open_multimap_table(CLOSED_DISPUTES).map_err(other)?;
         let mut deadlines = txn.open_table(DEADLINES).map_err(other)?;
+        let mut message_deadlines = txn.open_table(MESSAGE_DEADLINES).map_err(other)?;
+        let mut standings = txn.open_table(STANDINGS).map_err(other)?;
+        let mut counts = txn.open_table(STATE_COUNTS).map_err(other)?;
+        let mut order = txn.open_table(REVIEW_ORDER).map_err(other)?;
         for r in &c.reviews {
             let stored: Option<Review> = reviews
                 .get(r.id.as_str())
@@ -293,6 +332,9 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                     deadlines
                         .remove((nanos(at), s.id.as_str()))
                         .map_err(other)?;
+                    message_deadlines
+                        .remove((s.message_id.as_str(), nanos(at), s.id.as_str()))
+                        .map_err(other)?;
                 }
                 if let Some(key) = open_dispute(s) {
                     disputes
@@ -314,7 +356,17 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                 deadlines
                     .insert((nanos(at), r.id.as_str()), ())
                     .map_err(other)?;
+                message_deadlines
+                    .insert((r.message_id.as_str(), nanos(at), r.id.as_str()), ())
+                    .map_err(other)?;
             }
+            update_standing(&mut standings, &mut counts, r)?;
+            order
+                .insert(
+                    (r.message_id.as_str(), review_order_key(r).as_str()),
+                    r.id.as_str(),
+                )
+                .map_err(other)?;
             if let Some(key) = open_dispute(r) {
                 disputes
                     .insert(key.as_str(), r.id.as_str())
@@ -328,6 +380,10 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
             reviews
                 .insert(r.id.as_str(), encode(&next)?.as_slice())
                 .map_err(other)?;
+        }
+
+        if !c.feed.is_empty() {
+            apply_feed(&txn, &c.feed)?;
         }
 
         if !c.audit.is_empty() {
@@ -415,8 +471,290 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
     txn.commit().map_err(other)
 }
 
+/// Counts `r` in its message's summary if it is (or replaces) its school's current review.
+fn update_standing(
+    standings: &mut redb::Table<(&str, &str), &str>,
+    counts: &mut redb::Table<(&str, &str), u64>,
+    r: &Review,
+) -> StoreResult<()> {
+    let key = (r.message_id.as_str(), r.uai.as_str());
+    let rank = standing_rank(r);
+    let current: Option<String> = standings
+        .get(key)
+        .map_err(other)?
+        .map(|v| v.value().to_owned());
+    if let Some(cur) = current {
+        let (cur_rank, cur_state) = cur.split_once('|').unwrap_or((cur.as_str(), ""));
+        if rank.as_str() < cur_rank {
+            return Ok(());
+        }
+        let n = counts
+            .get((key.0, cur_state))
+            .map_err(other)?
+            .map_or(0, |v| v.value());
+        if n <= 1 {
+            counts.remove((key.0, cur_state)).map_err(other)?;
+        } else {
+            counts.insert((key.0, cur_state), n - 1).map_err(other)?;
+        }
+    }
+    let state = r.state.name();
+    let n = counts
+        .get((key.0, state))
+        .map_err(other)?
+        .map_or(0, |v| v.value());
+    counts.insert((key.0, state), n + 1).map_err(other)?;
+    standings
+        .insert(key, format!("{rank}|{state}").as_str())
+        .map_err(other)?;
+    Ok(())
+}
+
+/// Applies feed changes inside a commit's write transaction, bumping each touched school's version.
+fn apply_feed(txn: &redb::WriteTransaction, changes: &[FeedChange]) -> StoreResult<()> {
+    let mut feed = txn.open_table(FEED).map_err(other)?;
+    let mut bounds = txn.open_table(FEED_BOUNDS).map_err(other)?;
+    let mut versions = txn.open_table(FEED_VERSIONS).map_err(other)?;
+    let mut touched = std::collections::BTreeSet::new();
+    for ch in changes {
+        let key = (ch.uai.as_str(), ch.message_id.as_str());
+        let old: Option<Publication> = feed
+            .get(key)
+            .map_err(other)?
+            .map(|v| decode(v.value()))
+            .transpose()?;
+        if old.is_none() && ch.publication.is_none() {
+            continue;
+        }
+        if let Some(old) = old {
+            for b in old.bounds_micros() {
+                bounds.remove((key.0, b, key.1)).map_err(other)?;
+            }
+        }
+        match &ch.publication {
+            Some(p) => {
+                feed.insert(key, encode(p)?.as_slice()).map_err(other)?;
+                for b in p.bounds_micros() {
+                    bounds.insert((key.0, b, key.1), ()).map_err(other)?;
+                }
+            }
+            None => {
+                feed.remove(key).map_err(other)?;
+            }
+        }
+        touched.insert(key.0);
+    }
+    // Versions start from the clock, so that a tag handed out before a store was wiped and
+    // refilled cannot match again.
+    let floor = micros(OffsetDateTime::now_utc()) as u64;
+    for uai in touched {
+        let current = versions.get(uai).map_err(other)?.map_or(0, |v| v.value());
+        versions
+            .insert(uai, (current + 1).max(floor))
+            .map_err(other)?;
+    }
+    Ok(())
+}
+
+/// A school's feed tag, read in `txn`.
+fn feed_tag_in(
+    txn: &redb::ReadTransaction,
+    uai: &str,
+    now: OffsetDateTime,
+) -> StoreResult<FeedTag> {
+    let versions = txn.open_table(FEED_VERSIONS).map_err(other)?;
+    let bounds = txn.open_table(FEED_BOUNDS).map_err(other)?;
+    let version = versions.get(uai).map_err(other)?.map_or(0, |v| v.value());
+    let upcoming = bounds
+        .range((uai, micros(now) + 1, "")..=(uai, i64::MAX, "\u{10FFFF}"))
+        .map_err(other)?
+        .count() as u64;
+    Ok(FeedTag { version, upcoming })
+}
+
 #[async_trait]
 impl Store for EmbeddedStore {
+    async fn message_reviews_page(
+        &self,
+        message_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Review)>> {
+        let (message, after) = (message_id.to_owned(), after.map(str::to_owned));
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let order = txn.open_table(REVIEW_ORDER).map_err(other)?;
+            let reviews = txn.open_table(REVIEWS).map_err(other)?;
+            let from = after.as_deref().unwrap_or("");
+            let mut out = Vec::with_capacity(limit);
+            for row in order
+                .range((message.as_str(), from)..=(message.as_str(), "\u{10FFFF}"))
+                .map_err(other)?
+            {
+                let (k, v) = row.map_err(other)?;
+                let key = k.value().1;
+                if after.as_deref() == Some(key) {
+                    continue;
+                }
+                if let Some(raw) = reviews.get(v.value()).map_err(other)? {
+                    out.push((key.to_owned(), decode(raw.value())?));
+                }
+                if out.len() == limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn review_context(&self, review_id: &str) -> StoreResult<Option<ReviewContext>> {
+        let id = review_id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let reviews = txn.open_table(REVIEWS).map_err(other)?;
+            let Some(raw) = reviews.get(id.as_str()).map_err(other)? else {
+                return Ok(None);
+            };
+            let review: Review = decode(raw.value())?;
+            let messages = txn.open_table(MESSAGES).map_err(other)?;
+            let Some(raw) = messages.get(review.message_id.as_str()).map_err(other)? else {
+                return Ok(None);
+            };
+            let message: Message = decode(raw.value())?;
+            let schools = txn.open_table(SCHOOLS).map_err(other)?;
+            let school = schools
+                .get(review.uai.as_str())
+                .map_err(other)?
+                .map(|v| decode(v.value()))
+                .transpose()?;
+            let audit_table = txn.open_table(AUDIT).map_err(other)?;
+            let mut audit = Vec::new();
+            let key = review.message_id.as_str();
+            for chain in [crate::domain::audit::MESSAGE_CHAIN, review.uai.as_str()] {
+                for row in audit_table
+                    .range((key, chain, 0)..=(key, chain, u64::MAX))
+                    .map_err(other)?
+                {
+                    let (_, v) = row.map_err(other)?;
+                    audit.push(decode(v.value())?);
+                }
+            }
+            Ok(Some(ReviewContext {
+                review,
+                message,
+                school,
+                audit,
+            }))
+        })
+        .await
+    }
+
+    async fn timeline(
+        &self,
+        scope: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let (scope, after) = (scope.to_owned(), after.map(str::to_owned));
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let t = txn.open_table(TIMELINE).map_err(other)?;
+            let from = after.as_deref().unwrap_or("");
+            let mut out = Vec::with_capacity(limit);
+            for row in t
+                .range((scope.as_str(), from)..=(scope.as_str(), "\u{10FFFF}"))
+                .map_err(other)?
+            {
+                let (k, v) = row.map_err(other)?;
+                let key = k.value().1;
+                if after.as_deref() == Some(key) {
+                    continue;
+                }
+                out.push((v.value().to_owned(), key.to_owned()));
+                if out.len() == limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn messages_with_summaries(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<Vec<(Message, MessageSummary)>> {
+        let ids = ids.to_vec();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let messages = txn.open_table(MESSAGES).map_err(other)?;
+            let counts = txn.open_table(STATE_COUNTS).map_err(other)?;
+            let deadlines = txn.open_table(MESSAGE_DEADLINES).map_err(other)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let Some(raw) = messages.get(id.as_str()).map_err(other)? else {
+                    continue;
+                };
+                let message: Message = decode(raw.value())?;
+                let mut summary = MessageSummary::default();
+                for row in counts
+                    .range((id.as_str(), "")..=(id.as_str(), "\u{10FFFF}"))
+                    .map_err(other)?
+                {
+                    let (k, v) = row.map_err(other)?;
+                    if let Some(state) = ReviewState::parse(k.value().1) {
+                        summary.counts.insert(state, v.value());
+                    }
+                }
+                if let Some(row) = deadlines
+                    .range((id.as_str(), i128::MIN, "")..=(id.as_str(), i128::MAX, "\u{10FFFF}"))
+                    .map_err(other)?
+                    .next()
+                {
+                    let (k, _) = row.map_err(other)?;
+                    summary.next_deadline =
+                        OffsetDateTime::from_unix_timestamp_nanos(k.value().1).ok();
+                }
+                out.push((message, summary));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn feed_tag(&self, uai: &Uai, now: OffsetDateTime) -> StoreResult<FeedTag> {
+        let uai = uai.as_str().to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            feed_tag_in(&txn, &uai, now)
+        })
+        .await
+    }
+
+    async fn feed(
+        &self,
+        uai: &Uai,
+        now: OffsetDateTime,
+    ) -> StoreResult<(FeedTag, Vec<Publication>)> {
+        let uai = uai.as_str().to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let tag = feed_tag_in(&txn, &uai, now)?;
+            let feed = txn.open_table(FEED).map_err(other)?;
+            let mut items = Vec::new();
+            for row in feed
+                .range((uai.as_str(), "")..=(uai.as_str(), "\u{10FFFF}"))
+                .map_err(other)?
+            {
+                let (_, v) = row.map_err(other)?;
+                items.push(decode(v.value())?);
+            }
+            Ok((tag, items))
+        })
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.blocking(|db| db.begin_read().map(|_| ()).map_err(other))
             .await
@@ -692,6 +1030,22 @@ impl Store for EmbeddedStore {
         let key = uai.as_str().to_owned();
         self.blocking(move |db| Self::get_json(db, SCHOOLS, &key))
             .await
+    }
+
+    async fn schools_of(&self, uais: &[Uai]) -> StoreResult<Vec<School>> {
+        let keys: Vec<String> = uais.iter().map(|u| u.as_str().to_owned()).collect();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let t = txn.open_table(SCHOOLS).map_err(other)?;
+            let mut out = Vec::with_capacity(keys.len());
+            for k in &keys {
+                if let Some(v) = t.get(k.as_str()).map_err(other)? {
+                    out.push(decode(v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn schools(&self) -> StoreResult<Vec<School>> {

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
-use crate::domain::message::{Message, Review};
+use crate::domain::message::{Message, Publication, Review};
 use crate::domain::notification::OutboxEmail;
 use crate::domain::review::ReviewState;
 use crate::domain::uai::Uai;
@@ -66,6 +66,174 @@ pub struct Commit {
     pub outbox: Vec<OutboxEmail>,
     /// Idempotency key to reserve.
     pub idempotency: Option<IdempotencyRecord>,
+    /// Changes to the schools' feeds, derived from the message and reviews by
+    /// [`Commit::derive_feed`].
+    pub feed: Vec<FeedChange>,
+}
+
+/// One change to a school's feed: a message goes on display there, or leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedChange {
+    /// The school.
+    pub uai: Uai,
+    /// The message.
+    pub message_id: String,
+    /// What the school now displays of it; `None` removes it.
+    pub publication: Option<Publication>,
+}
+
+impl Commit {
+    /// Derives the feed changes this commit makes from its records, for reviews of `context`
+    /// (the message as read; the commit's own copy wins when it writes the message): a review that
+    /// becomes publishable puts its version on display; a withdrawal takes the message off every
+    /// school it was aimed at. Nothing else changes what a school displays — an approved version
+    /// stays on display while a newer one is under review.
+    pub fn derive_feed(&mut self, context: &Message) {
+        let message = self
+            .messages
+            .iter()
+            .find(|m| m.id == context.id)
+            .unwrap_or(context);
+        self.feed = if message.withdrawn.is_some() {
+            message
+                .targets
+                .iter()
+                .map(|uai| FeedChange {
+                    uai: uai.clone(),
+                    message_id: message.id.clone(),
+                    publication: None,
+                })
+                .collect()
+        } else {
+            self.reviews
+                .iter()
+                .filter_map(|r| {
+                    Publication::of(message, r).map(|p| FeedChange {
+                        uai: r.uai.clone(),
+                        message_id: message.id.clone(),
+                        publication: Some(p),
+                    })
+                })
+                .collect()
+        };
+    }
+}
+
+/// Everything a decision on one review reads, read together (one round trip to Redis, one read
+/// transaction on redb).
+#[derive(Debug, Clone)]
+pub struct ReviewContext {
+    /// The review.
+    pub review: Review,
+    /// Its message.
+    pub message: Message,
+    /// Its school, if the directory knows it.
+    pub school: Option<School>,
+    /// The message's chain, then the school's chain, each in order: the heads a decision extends,
+    /// and the school's history the answer shows.
+    pub audit: Vec<AuditRecord>,
+}
+
+impl ReviewContext {
+    /// The head of one of the chains read (the genesis when it has no record yet).
+    pub fn head(&self, chain: &str) -> ChainHead {
+        self.audit
+            .iter()
+            .rfind(|r| r.chain == chain)
+            .map(|r| ChainHead {
+                seq: r.seq,
+                hash: r.hash.clone(),
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Where a message stands across its schools, kept by the store beside the reviews it counts:
+/// how many schools' current reviews (their latest version's) are in each state, and the soonest
+/// deadline still running.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageSummary {
+    /// Count of current reviews per state (states with none are absent).
+    pub counts: std::collections::BTreeMap<ReviewState, u64>,
+    /// The soonest deadline of a pending review.
+    pub next_deadline: Option<OffsetDateTime>,
+}
+
+impl MessageSummary {
+    /// The summary of some reviews of one message, as the stores keep it for all of them: the
+    /// current review of each school counted by state, and the soonest pending deadline.
+    pub fn of(reviews: &[Review]) -> MessageSummary {
+        let mut current: std::collections::BTreeMap<&str, &Review> = Default::default();
+        for r in reviews {
+            match current.get(r.uai.as_str()) {
+                Some(cur) if standing_rank(cur) > standing_rank(r) => {}
+                _ => {
+                    current.insert(r.uai.as_str(), r);
+                }
+            }
+        }
+        let mut summary = MessageSummary::default();
+        for r in current.values() {
+            *summary.counts.entry(r.state).or_insert(0) += 1;
+        }
+        summary.next_deadline = reviews.iter().filter_map(due_at).min();
+        summary
+    }
+
+    /// How many schools it counts.
+    pub fn schools(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}
+
+/// How a review ranks among its school's reviews of one message: the latest version, and for
+/// one version the latest opened, is the school's current review. Zero-padded, so ranks compare
+/// as strings (which is how Redis compares them).
+pub fn standing_rank(review: &Review) -> String {
+    format!(
+        "{:010}:{:020}",
+        review.version,
+        review.opened_at.unix_timestamp_nanos() / 1_000
+    )
+}
+
+/// The key of a review's place among its message's reviews: by school, each school's newest
+/// version first (and the review id, for uniqueness).
+pub fn review_order_key(review: &Review) -> String {
+    format!(
+        "{}:{:010}:{}",
+        review.uai,
+        u32::MAX - review.version,
+        review.id
+    )
+}
+
+/// The key of one message's place in a timeline (newest first when sorted ascending), and the
+/// cursor after it.
+pub fn timeline_key(message: &Message) -> String {
+    let micros = (message.submitted_at.unix_timestamp_nanos() / 1_000) as i64;
+    format!("{:019}:{}", i64::MAX - micros, message.id)
+}
+
+/// The timeline of every message (for administrators), beside one per authority.
+pub const ALL_MESSAGES: &str = "*";
+
+/// Identifies what a school's feed shows at one instant: its version changes with every change
+/// to the school's publications, and `upcoming` (starts and ends of display still ahead) falls as
+/// time crosses them; so equal tags mean an equal feed, and a conditional request is answered
+/// from the tag alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedTag {
+    /// Bumped by each commit that changes the school's publications.
+    pub version: u64,
+    /// How many starts or ends of display are still to come.
+    pub upcoming: u64,
+}
+
+impl std::fmt::Display for FeedTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.version, self.upcoming)
+    }
 }
 
 /// The key under which an arbitrator's disputes are indexed.
@@ -243,6 +411,40 @@ pub trait Store: Send + Sync + 'static {
     async fn closed_disputes(&self, arbitrator: Option<&ArbitratorRef>)
     -> StoreResult<Vec<Review>>;
 
+    /// A school's feed tag at `now` (see [`FeedTag`]), without its publications.
+    async fn feed_tag(&self, uai: &Uai, now: OffsetDateTime) -> StoreResult<FeedTag>;
+    /// A school's publications (on display or not, at `now`) with its tag, read together.
+    async fn feed(
+        &self,
+        uai: &Uai,
+        now: OffsetDateTime,
+    ) -> StoreResult<(FeedTag, Vec<Publication>)>;
+
+    /// A review with its message, school and audit chains (see [`ReviewContext`]); `None` when
+    /// the review or its message does not exist.
+    async fn review_context(&self, review_id: &str) -> StoreResult<Option<ReviewContext>>;
+    /// Up to `limit` reviews of a message in the order of [`review_order_key`], after the key
+    /// `after`; each with its key (the next cursor).
+    async fn message_reviews_page(
+        &self,
+        message_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Review)>>;
+    /// Up to `limit` message ids of a timeline (an authority's, or [`ALL_MESSAGES`]), newest
+    /// first, after the timeline key `after`; with each its timeline key (the next cursor).
+    async fn timeline(
+        &self,
+        scope: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// Messages with their summaries, read together (missing messages are skipped).
+    async fn messages_with_summaries(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<Vec<(Message, MessageSummary)>>;
+
     /// The last link of one of a message's audit chains (`message`, or a school's UAI).
     async fn audit_head(&self, message_id: &str, chain: &str) -> StoreResult<ChainHead>;
     /// A message's audit trail, in order.
@@ -274,6 +476,8 @@ pub trait Store: Send + Sync + 'static {
     async fn put_schools(&self, schools: Vec<School>) -> StoreResult<usize>;
     /// One school.
     async fn school(&self, uai: &Uai) -> StoreResult<Option<School>>;
+    /// Several schools, read together (unknown ones are skipped).
+    async fn schools_of(&self, uais: &[Uai]) -> StoreResult<Vec<School>>;
     /// Every school.
     async fn schools(&self) -> StoreResult<Vec<School>>;
     /// A small named setting (e.g. whether demo data was loaded).

@@ -13,13 +13,14 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use super::{
-    ClaimedMail, Commit, Delivery, DeliveryStatus, IdempotencyRecord, MailCounts, MailOutcome,
-    Requeue, Store, StoreError, StoreResult, TrackedEmail, arbitrator_key, closed_dispute, due_at,
-    open_dispute,
+    ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FeedTag, IdempotencyRecord,
+    MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext, Store, StoreError,
+    StoreResult, TrackedEmail, arbitrator_key, closed_dispute, due_at, open_dispute,
+    review_order_key, standing_rank, timeline_key,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
-use crate::domain::message::{Message, Review};
+use crate::domain::message::{Message, Publication, Review, micros};
 use crate::domain::notification::OutboxEmail;
 use crate::domain::review::ReviewState;
 use crate::domain::uai::Uai;
@@ -29,6 +30,9 @@ const CALL_TIMEOUT: Duration = Duration::from_millis(1500);
 
 static COMMIT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("commit.lua")));
+
+static REVIEW_CONTEXT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("review_context.lua")));
 
 static MAIL: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("mail.lua")));
@@ -245,6 +249,13 @@ impl RedisStore {
                 &mut writes,
                 &["HSET", &revs, &field, &next.revision.to_string()],
             );
+            let key = timeline_key(m);
+            for scope in [m.authority_id.as_str(), ALL_MESSAGES] {
+                push(
+                    &mut writes,
+                    &["ZADD", &self.k(&["timeline", scope]), "0", &key],
+                );
+            }
             if m.revision == 0 {
                 push(
                     &mut writes,
@@ -284,13 +295,43 @@ impl RedisStore {
                 );
             }
             let deadlines = self.k(&["deadlines"]);
+            let message_deadlines = self.k(&["message_deadlines", &r.message_id]);
             match due_at(r) {
-                Some(at) => push(
-                    &mut writes,
-                    &["ZADD", &deadlines, &ms(at).to_string(), &r.id],
-                ),
-                None => push(&mut writes, &["ZREM", &deadlines, &r.id]),
+                Some(at) => {
+                    push(
+                        &mut writes,
+                        &["ZADD", &deadlines, &ms(at).to_string(), &r.id],
+                    );
+                    push(
+                        &mut writes,
+                        &["ZADD", &message_deadlines, &ms(at).to_string(), &r.id],
+                    );
+                }
+                None => {
+                    push(&mut writes, &["ZREM", &deadlines, &r.id]);
+                    push(&mut writes, &["ZREM", &message_deadlines, &r.id]);
+                }
             }
+            push(
+                &mut writes,
+                &[
+                    "ZADD",
+                    &self.k(&["review_order", &r.message_id]),
+                    "0",
+                    &review_order_key(r),
+                ],
+            );
+            push(
+                &mut writes,
+                &[
+                    "STANDING",
+                    &self.k(&["standings", &r.message_id]),
+                    &self.k(&["state_counts", &r.message_id]),
+                    r.uai.as_str(),
+                    &standing_rank(r),
+                    r.state.name(),
+                ],
+            );
             if let Some(a) = &r.arbitrator {
                 let key = self.k(&["disputes", &arbitrator_key(a)]);
                 let closed_key = self.k(&["closed_disputes", &arbitrator_key(a)]);
@@ -384,6 +425,32 @@ impl RedisStore {
                 ],
             );
         }
+        let mut touched = std::collections::BTreeSet::new();
+        for ch in &c.feed {
+            let uai = ch.uai.as_str();
+            let (feed, bounds) = (self.k(&["feed", uai]), self.k(&["feed_bounds", uai]));
+            let (start, end) = (
+                format!("{}:start", ch.message_id),
+                format!("{}:end", ch.message_id),
+            );
+            match &ch.publication {
+                Some(p) => {
+                    push(&mut writes, &["HSET", &feed, &ch.message_id, &json(p)?]);
+                    let [from, until] = p.bounds_micros();
+                    push(&mut writes, &["ZADD", &bounds, &from.to_string(), &start]);
+                    push(&mut writes, &["ZADD", &bounds, &until.to_string(), &end]);
+                }
+                None => {
+                    push(&mut writes, &["HDEL", &feed, &ch.message_id]);
+                    push(&mut writes, &["ZREM", &bounds, &start]);
+                    push(&mut writes, &["ZREM", &bounds, &end]);
+                }
+            }
+            touched.insert(uai);
+        }
+        for uai in touched {
+            push(&mut writes, &["BUMP", &self.k(&["feed_version", uai])]);
+        }
         if let Some(idem) = &c.idempotency {
             let key = self.k(&["idem", &idem.key]);
             push(&mut checks, &["NEW", &key]);
@@ -396,6 +463,196 @@ impl RedisStore {
 
 #[async_trait]
 impl Store for RedisStore {
+    async fn message_reviews_page(
+        &self,
+        message_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Review)>> {
+        let key = self.k(&["review_order", message_id]);
+        let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        let keys: Vec<String> = self
+            .run(|mut c| async move {
+                redis::cmd("ZRANGEBYLEX")
+                    .arg(key)
+                    .arg(from)
+                    .arg("+")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let ids: Vec<String> = keys
+            .iter()
+            .map(|k| self.k(&["rev", k.rsplit(':').next().unwrap_or("")]))
+            .collect();
+        let raws: Vec<Option<String>> = self
+            .run(|mut c| async move { redis::cmd("MGET").arg(ids).query_async(&mut c).await })
+            .await?;
+        keys.into_iter()
+            .zip(raws)
+            .filter_map(|(k, raw)| raw.map(|r| parse(&r).map(|review| (k, review))))
+            .collect()
+    }
+
+    async fn review_context(&self, review_id: &str) -> StoreResult<Option<ReviewContext>> {
+        let (prefix, id) = (self.prefix.clone(), review_id.to_owned());
+        type Reply = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Vec<String>,
+            Vec<String>,
+        );
+        let reply: Vec<redis::Value> = self
+            .run(|mut c| async move {
+                let mut inv = REVIEW_CONTEXT.prepare_invoke();
+                inv.arg(prefix)
+                    .arg(id)
+                    .arg(crate::domain::audit::MESSAGE_CHAIN);
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        if reply.len() < 5 {
+            return Ok(None);
+        }
+        let (review, message, school, message_chain, school_chain): Reply =
+            redis::FromRedisValue::from_redis_value(&redis::Value::Array(reply)).map_err(err)?;
+        let (Some(review), Some(message)) = (review, message) else {
+            return Ok(None);
+        };
+        Ok(Some(ReviewContext {
+            review: parse(&review)?,
+            message: parse(&message)?,
+            school: school.map(|s| parse(&s)).transpose()?,
+            audit: message_chain
+                .iter()
+                .chain(&school_chain)
+                .map(|r| parse(r))
+                .collect::<StoreResult<_>>()?,
+        }))
+    }
+
+    async fn timeline(
+        &self,
+        scope: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let key = self.k(&["timeline", scope]);
+        let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        let keys: Vec<String> = self
+            .run(|mut c| async move {
+                redis::cmd("ZRANGEBYLEX")
+                    .arg(key)
+                    .arg(from)
+                    .arg("+")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| {
+                let id = k.split_once(':')?.1.to_owned();
+                Some((id, k))
+            })
+            .collect())
+    }
+
+    async fn messages_with_summaries(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<Vec<(Message, MessageSummary)>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.get(self.k(&["msg", id]))
+                .hgetall(self.k(&["state_counts", id]))
+                .zrange_withscores(self.k(&["message_deadlines", id]), 0, 0);
+        }
+        type Row = (Option<String>, HashMap<String, u64>, Vec<(String, f64)>);
+        let rows: Vec<Row> = self
+            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (raw, counts, next) in rows {
+            let Some(raw) = raw else { continue };
+            let summary = MessageSummary {
+                counts: counts
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .filter_map(|(s, n)| Some((ReviewState::parse(&s)?, n)))
+                    .collect(),
+                next_deadline: next.first().and_then(|(_, score)| {
+                    OffsetDateTime::from_unix_timestamp_nanos(*score as i128 * 1_000_000).ok()
+                }),
+            };
+            out.push((parse(&raw)?, summary));
+        }
+        Ok(out)
+    }
+
+    async fn feed_tag(&self, uai: &Uai, now: OffsetDateTime) -> StoreResult<FeedTag> {
+        let (version, bounds) = (
+            self.k(&["feed_version", uai.as_str()]),
+            self.k(&["feed_bounds", uai.as_str()]),
+        );
+        let (version, upcoming): (Option<u64>, u64) = self
+            .run(|mut c| async move {
+                redis::pipe()
+                    .get(version)
+                    .zcount(bounds, format!("({}", micros(now)), "+inf")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(FeedTag {
+            version: version.unwrap_or(0),
+            upcoming,
+        })
+    }
+
+    async fn feed(
+        &self,
+        uai: &Uai,
+        now: OffsetDateTime,
+    ) -> StoreResult<(FeedTag, Vec<Publication>)> {
+        let (version, bounds, feed) = (
+            self.k(&["feed_version", uai.as_str()]),
+            self.k(&["feed_bounds", uai.as_str()]),
+            self.k(&["feed", uai.as_str()]),
+        );
+        let (version, upcoming, raw): (Option<u64>, u64, Vec<String>) = self
+            .run(|mut c| async move {
+                redis::pipe()
+                    .get(version)
+                    .zcount(bounds, format!("({}", micros(now)), "+inf")
+                    .hvals(feed)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let items = raw.iter().map(|s| parse(s)).collect::<StoreResult<_>>()?;
+        Ok((
+            FeedTag {
+                version: version.unwrap_or(0),
+                upcoming,
+            },
+            items,
+        ))
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         let _: String = self
             .run(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })
@@ -643,6 +900,15 @@ impl Store for RedisStore {
 
     async fn school(&self, uai: &Uai) -> StoreResult<Option<School>> {
         self.get_json(self.k(&["school", uai.as_str()])).await
+    }
+
+    async fn schools_of(&self, uais: &[Uai]) -> StoreResult<Vec<School>> {
+        self.many(
+            uais.iter()
+                .map(|u| self.k(&["school", u.as_str()]))
+                .collect(),
+        )
+        .await
     }
 
     async fn schools(&self) -> StoreResult<Vec<School>> {

@@ -78,7 +78,7 @@ async fn region_message_to_fabert(app: &TestApp) -> (Value, String) {
     let m = app
         .submit(&app.agent("region-grand-est"), one_off(&[LYCEE_FABERT]))
         .await;
-    let r = TestApp::review_of(&m, LYCEE_FABERT);
+    let r = app.review_of(&m, LYCEE_FABERT).await;
     (m, r)
 }
 
@@ -576,21 +576,54 @@ async fn a_head_sees_only_their_own_schools_review_of_a_message_to_two_lycees() 
         .get(&format!("/v1/messages/{id}"), &app.head(LYCEE_FABERT))
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    let uais: Vec<&str> = res.body["reviews"]
+    let uais: Vec<&str> = res.body["own_reviews"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["uai"].as_str().unwrap())
         .collect();
     assert_eq!(uais, vec![LYCEE_FABERT], "{}", res.body);
-    // The authority sees both.
+    assert_eq!(res.body["targets"], json!([LYCEE_FABERT]), "{}", res.body);
+    assert_eq!(res.body["summary"], json!({"pending": 1}), "{}", res.body);
+    let res = app
+        .get(
+            &format!("/v1/messages/{id}/reviews"),
+            &app.head(LYCEE_FABERT),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let uais: Vec<&str> = res.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uai"].as_str().unwrap())
+        .collect();
+    assert_eq!(uais, vec![LYCEE_FABERT], "{}", res.body);
+    // The authority sees both, counted in the summary and listed page by page.
     let res = app
         .get(
             &format!("/v1/messages/{id}"),
             &app.agent("region-grand-est"),
         )
         .await;
-    assert_eq!(res.body["reviews"].as_array().unwrap().len(), 2);
+    assert_eq!(res.body["summary"], json!({"pending": 2}), "{}", res.body);
+    assert_eq!(res.body["own_reviews"], json!([]), "{}", res.body);
+    let res = app
+        .get(
+            &format!("/v1/messages/{id}/reviews?limit=1"),
+            &app.agent("region-grand-est"),
+        )
+        .await;
+    assert_eq!(res.body["items"].as_array().unwrap().len(), 1);
+    let next = res.body["next_cursor"].as_str().expect("a second page");
+    let res = app
+        .get(
+            &format!("/v1/messages/{id}/reviews?limit=1&cursor={next}"),
+            &app.agent("region-grand-est"),
+        )
+        .await;
+    assert_eq!(res.body["items"][0]["uai"], LYCEE_KLEBER, "{}", res.body);
+    assert_eq!(res.body["next_cursor"], Value::Null);
 }
 
 #[tokio::test]
@@ -621,7 +654,7 @@ async fn a_head_does_not_learn_another_schools_rectification_request_from_the_me
         )
         .await;
     let id = m["id"].as_str().unwrap();
-    let kleber = TestApp::review_of(&m, LYCEE_KLEBER);
+    let kleber = app.review_of(&m, LYCEE_KLEBER).await;
     let res = app
         .post(
             &format!("/v1/reviews/{kleber}/rectification"),

@@ -192,7 +192,7 @@ async fn only_json_is_read_and_bodiless_actions_take_nothing_or_an_empty_object(
     )
     .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
-    let review = TestApp::review_of(&res.body, LYCEE_FABERT);
+    let review = app.review_of(&res.body, LYCEE_FABERT).await;
     let head = app.head(LYCEE_FABERT);
     let path = format!("/v1/reviews/{review}/approve");
     for refused in [
@@ -272,7 +272,7 @@ async fn titles_are_plain_text_and_free_texts_have_a_maximum() {
         .await;
     assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(fields(&res).contains(&"motive".to_owned()));
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     let res = app
         .post(
             &format!("/v1/reviews/{review}/rectification"),
@@ -636,7 +636,7 @@ async fn a_new_version_keeps_what_it_omits_and_an_identical_one_is_refused() {
 /// Région's representative took to arbitration: the message and the review in dispute.
 async fn dispute_in(app: &TestApp, uai: &str) -> (Value, String) {
     let m = app.submit(&app.agent(REGION), one_off(&[uai])).await;
-    let review = TestApp::review_of(&m, uai);
+    let review = app.review_of(&m, uai).await;
     let res = app
         .post(
             &format!("/v1/reviews/{review}/rectification"),

@@ -428,7 +428,7 @@ async fn fabert_review(app: &TestApp) -> String {
     let m = app
         .submit(&app.agent("region-grand-est"), one_off(&[LYCEE_FABERT]))
         .await;
-    TestApp::review_of(&m, LYCEE_FABERT)
+    app.review_of(&m, LYCEE_FABERT).await
 }
 
 async fn state_of(app: &TestApp, review: &str) -> Value {

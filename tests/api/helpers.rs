@@ -306,14 +306,33 @@ impl TestApp {
         res.body
     }
 
-    /// The review id of a school in a message view (current version).
-    pub fn review_of(message: &Value, uai: &str) -> String {
-        message["reviews"]
-            .as_array()
-            .and_then(|rs| rs.iter().find(|r| r["uai"] == uai))
-            .and_then(|r| r["id"].as_str())
+    /// The review id of a school's current review of a message (read as an administrator).
+    pub async fn review_of(&self, message: &Value, uai: &str) -> String {
+        self.reviews_of(message, Some(uai)).await[0]["id"]
+            .as_str()
             .unwrap_or_else(|| panic!("no review for {uai} in {message}"))
             .to_owned()
+    }
+
+    /// A message's reviews (every page), by school, each school's newest version first; only
+    /// one school's with `uai`.
+    pub async fn reviews_of(&self, message: &Value, uai: Option<&str>) -> Vec<Value> {
+        let id = message["id"].as_str().expect("message id");
+        let mut out = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let mut path = format!("/v1/messages/{id}/reviews?limit=200&cursor={cursor}");
+            if let Some(u) = uai {
+                path.push_str(&format!("&uai={u}"));
+            }
+            let res = self.get(&path, &self.admin()).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+            out.extend(res.body["items"].as_array().cloned().unwrap_or_default());
+            match res.body["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => return out,
+            }
+        }
     }
 
     /// Emails of one kind queued so far, oldest first.
@@ -382,6 +401,7 @@ fn empty_charte() -> Charte {
         wake: Arc::new(tokio::sync::Notify::new()),
         widget_url: String::new(),
         tacit_approvals: Default::default(),
+        names_tag: Default::default(),
     }
 }
 

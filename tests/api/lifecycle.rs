@@ -58,7 +58,7 @@ async fn an_evaluation_message_awaits_both_academies_before_any_review() {
         .await;
     assert_eq!(m["purpose"], "evaluation");
     assert_eq!(m["status"], "awaiting_coproduction", "{m}");
-    assert_eq!(m["reviews"], json!([]), "{m}");
+    assert_eq!(m["summary"], json!({}), "{m}");
     assert_eq!(m["coproduction"]["awaiting"], json!(["12", "15"]), "{m}");
     for uai in [LYCEE_FABERT, LYCEE_KLEBER] {
         let res = app.get("/v1/reviews", &app.head(uai)).await;
@@ -107,7 +107,7 @@ async fn co_validation_by_one_academie_opens_the_review_of_its_schools_only() {
         .get(&format!("/v1/messages/{id}"), &app.agent(REGION))
         .await
         .body;
-    let reviews = view["reviews"].as_array().unwrap();
+    let reviews = &app.reviews_of(&view, None).await;
     assert_eq!(reviews.len(), 1, "{view}");
     assert_eq!(reviews[0]["uai"], LYCEE_FABERT);
     assert_eq!(reviews[0]["state"], "pending");
@@ -190,7 +190,7 @@ async fn co_validation_emails_the_head_the_content_to_review() {
     );
     assert_eq!(
         requests[0]["review_id"],
-        TestApp::review_of(&res.body, LYCEE_FABERT)
+        app.review_of(&res.body, LYCEE_FABERT).await
     );
 }
 
@@ -234,7 +234,7 @@ async fn published_at_fabert(app: &TestApp) -> String {
     let m = app
         .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT, LYCEE_KLEBER]))
         .await;
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     let res = app
         .post(
             &format!("/v1/reviews/{review}/approve"),
@@ -253,7 +253,7 @@ async fn an_approved_message_is_in_the_feed_once_its_publication_time_has_passed
     let m = app
         .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT, LYCEE_KLEBER]))
         .await;
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     app.post(
         &format!("/v1/reviews/{review}/approve"),
         &app.head(LYCEE_FABERT),
@@ -310,7 +310,7 @@ async fn withdrawing_a_published_message_ends_every_review_and_empties_the_feed(
         res.body["withdrawn"]["motive"],
         "La ligne 12 est reportée à janvier."
     );
-    let reviews = res.body["reviews"].as_array().unwrap();
+    let reviews = &app.reviews_of(&res.body, None).await;
     assert_eq!(reviews.len(), 2, "{}", res.body);
     assert!(
         reviews.iter().all(|r| r["state"] == "withdrawn"),
@@ -465,6 +465,68 @@ async fn messages_come_in_pages_that_follow_the_cursor_without_duplicates() {
 }
 
 #[tokio::test]
+async fn a_listed_message_carries_its_summary_and_its_reviews_are_paged_and_filtered_apart() {
+    let app = TestApp::spawn().await;
+    let agent = app.agent(REGION);
+    let m = app
+        .submit(&agent, one_off(&[LYCEE_FABERT, LYCEE_KLEBER]))
+        .await;
+    let id = m["id"].as_str().unwrap();
+    let fabert = app.review_of(&m, LYCEE_FABERT).await;
+    let res = app
+        .post(
+            &format!("/v1/reviews/{fabert}/approve"),
+            &app.head(LYCEE_FABERT),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
+    let list = app.get("/v1/messages", &agent).await;
+    let item = &items(&list)[0];
+    assert_eq!(
+        item["summary"],
+        json!({"approved": 1, "pending": 1}),
+        "{item}"
+    );
+    assert_eq!(item["next_deadline"], "2026-11-27T00:00:00+01:00");
+    assert!(
+        item.get("reviews").is_none(),
+        "no review list in a list: {item}"
+    );
+
+    let pending = app
+        .get(&format!("/v1/messages/{id}/reviews?state=pending"), &agent)
+        .await;
+    assert_eq!(pending.status, StatusCode::OK, "{}", pending.body);
+    let uais: Vec<Value> = items(&pending).iter().map(|r| r["uai"].clone()).collect();
+    assert_eq!(uais, [LYCEE_KLEBER]);
+
+    let res = app
+        .get(
+            &format!("/v1/messages/{id}/reviews?state=approuvee"),
+            &agent,
+        )
+        .await;
+    assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        res.detail().contains("approuvee") && res.detail().contains("pending"),
+        "{}",
+        res.body
+    );
+    assert_eq!(fields(&res), ["state"], "{}", res.body);
+
+    // Another authority does not learn that the message exists.
+    let res = app
+        .get(
+            &format!("/v1/messages/{id}/reviews"),
+            &app.agent("departement-moselle"),
+        )
+        .await;
+    assert_problem(&res, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn a_heads_inbox_walks_page_by_page_soonest_deadline_first() {
     let app = TestApp::spawn().await;
     let agent = app.agent(REGION);
@@ -541,7 +603,7 @@ async fn approve_now(app: &TestApp, title: &str) {
     body["title"] = json!(title);
     body["publish_at"] = json!("2026-11-23T09:00:00+01:00");
     let m = app.submit(&app.agent(REGION), body).await;
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     let res = app
         .post(
             &format!("/v1/reviews/{review}/approve"),
@@ -573,6 +635,87 @@ async fn the_feed_answers_304_when_nothing_changed_and_a_new_etag_after_an_appro
     assert_eq!(body["items"].as_array().unwrap().len(), 2, "{body}");
     let (status, _, _) = feed_with(&app, Some(&changed)).await;
     assert_eq!(status, StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
+async fn the_feed_changes_its_etag_when_a_publication_starts_and_ends_without_any_write() {
+    let app = TestApp::spawn().await;
+    // Approved on Monday, on display from the next Monday (publish_at) to 31 December.
+    let m = app
+        .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT]))
+        .await;
+    let review = app.review_of(&m, LYCEE_FABERT).await;
+    let res = app
+        .post(
+            &format!("/v1/reviews/{review}/approve"),
+            &app.head(LYCEE_FABERT),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let (status, before, body) = feed_with(&app, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["items"], json!([]), "not on display before its date");
+    let (status, _, _) = feed_with(&app, Some(&before)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+
+    app.clock.set(datetime!(2026-11-30 08:00 +01:00));
+    let (status, live, body) = feed_with(&app, Some(&before)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the start of display changes the feed"
+    );
+    assert_ne!(live, before);
+    assert_eq!(
+        body["items"][0]["live_from"], "2026-11-30T08:00:00+01:00",
+        "{body}"
+    );
+    let (status, _, _) = feed_with(&app, Some(&live)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+
+    app.clock.set(datetime!(2026-12-31 18:00 +01:00));
+    let (status, ended, body) = feed_with(&app, Some(&live)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the end of display changes the feed"
+    );
+    assert_ne!(ended, live);
+    assert_ne!(ended, before);
+    assert_eq!(body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn data_stored_before_the_feed_index_is_indexed_once_at_start() {
+    let app = TestApp::spawn().await;
+    let m = app
+        .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT]))
+        .await;
+    let id = app.review_of(&m, LYCEE_FABERT).await;
+    // An approval written as an older version of the service wrote it: no feed entry.
+    let mut review = app.charte.store.review(&id).await.unwrap().unwrap();
+    review.state = charte::domain::review::ReviewState::Approved;
+    review.live_from = Some(datetime!(2026-11-23 09:00 +01:00));
+    app.charte
+        .store
+        .commit(charte::store::Commit {
+            reviews: vec![review],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (_, _, body) = feed_with(&app, None).await;
+    assert_eq!(body["items"], json!([]));
+
+    assert_eq!(app.charte.index_read_models_once().await.unwrap(), 1);
+    let (_, _, body) = feed_with(&app, None).await;
+    assert_eq!(body["items"][0]["message_id"], m["id"], "{body}");
+    assert_eq!(
+        app.charte.index_read_models_once().await.unwrap(),
+        0,
+        "done once per store"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -693,7 +836,7 @@ async fn a_head_answering_twice_at_once_gets_one_decision_and_conflicts_for_the_
     let m = app
         .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT]))
         .await;
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     let mut handles = Vec::new();
     for i in 0..6 {
         let action = if i % 2 == 0 {
@@ -753,7 +896,7 @@ async fn approving_twice_is_a_409_that_says_the_review_is_already_approved() {
     let m = app
         .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT]))
         .await;
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     let path = format!("/v1/reviews/{review}/approve");
     assert_eq!(
         app.post(&path, &app.head(LYCEE_FABERT), json!({}))
@@ -777,7 +920,7 @@ async fn a_refusal_to_approve_is_written_in_correct_french() {
     let m = app
         .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT]))
         .await;
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     let path = format!("/v1/reviews/{review}/approve");
     app.post(&path, &app.head(LYCEE_FABERT), json!({})).await;
     let again = app.post(&path, &app.head(LYCEE_FABERT), json!({})).await;

@@ -19,7 +19,9 @@ async fn a_one_off_message_opens_one_review_per_school_with_its_legal_deadline()
     assert_eq!(m["status"], "in_review");
     assert_eq!(m["current_version"]["number"], 1);
     assert_eq!(m["current_version"]["hash"].as_str().unwrap().len(), 64);
-    let reviews = m["reviews"].as_array().unwrap();
+    assert_eq!(m["summary"], json!({"pending": 2}), "{m}");
+    assert_eq!(m["next_deadline"], "2026-11-27T00:00:00+01:00", "{m}");
+    let reviews = &app.reviews_of(&m, None).await;
     assert_eq!(reviews.len(), 2);
     for r in reviews {
         assert_eq!(r["state"], "pending");
@@ -65,8 +67,10 @@ async fn a_recurring_message_ending_on_a_saturday_runs_on_to_monday() {
         .submit(&app.agent("region-grand-est"), recurring(&[LYCEE_FABERT]))
         .await;
     // Tue 24 … Sat 28 is five days; art. 642 carries a Saturday end to Monday 30.
-    assert_eq!(m["reviews"][0]["deadline_last_day"], "2026-11-30");
-    assert_eq!(m["reviews"][0]["deadline"], "2026-12-01T00:00:00+01:00");
+    let reviews = app.reviews_of(&m, None).await;
+    assert_eq!(reviews[0]["deadline_last_day"], "2026-11-30");
+    assert_eq!(reviews[0]["deadline"], "2026-12-01T00:00:00+01:00");
+    assert_eq!(m["next_deadline"], "2026-12-01T00:00:00+01:00");
 }
 
 #[tokio::test]
@@ -78,7 +82,7 @@ async fn an_approved_message_reaches_the_families_feed_from_its_publication_date
             one_off(&[LYCEE_FABERT, LYCEE_KLEBER]),
         )
         .await;
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
 
     let res = app
         .post(
@@ -138,7 +142,7 @@ async fn silence_becomes_tacit_approval_at_the_exact_legal_instant() {
     let m = app
         .submit(&app.agent("region-grand-est"), one_off(&[LYCEE_FABERT]))
         .await;
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     let head = app.head(LYCEE_FABERT);
 
     app.advance_to(datetime!(2026-11-26 23:59:59 +01:00)).await;
@@ -190,7 +194,7 @@ async fn a_head_answering_after_the_deadline_before_the_sweep_is_told_tacit_appr
     let m = app
         .submit(&app.agent("region-grand-est"), one_off(&[LYCEE_FABERT]))
         .await;
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     // Move time without waking the scheduler: the head's request is the first to notice.
     app.clock.set(datetime!(2026-11-27 00:00:01 +01:00));
     let late = app
@@ -217,7 +221,7 @@ async fn concurrent_decisions_on_one_review_have_exactly_one_winner() {
     let m = app
         .submit(&app.agent("region-grand-est"), one_off(&[LYCEE_FABERT]))
         .await;
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     let head = app.head(LYCEE_FABERT);
     let path = format!("/v1/reviews/{review}/approve");
     let calls = (0..12).map(|_| app.post(&path, &head, json!({})));
@@ -250,8 +254,8 @@ async fn a_rectification_request_goes_back_to_the_authority_and_a_new_version_is
         .submit(&agent, one_off(&[LYCEE_FABERT, LYCEE_KLEBER]))
         .await;
     let id = m["id"].as_str().unwrap().to_owned();
-    let fabert_v1 = TestApp::review_of(&m, LYCEE_FABERT);
-    let kleber_v1 = TestApp::review_of(&m, LYCEE_KLEBER);
+    let fabert_v1 = app.review_of(&m, LYCEE_FABERT).await;
+    let kleber_v1 = app.review_of(&m, LYCEE_KLEBER).await;
 
     // Kléber approves version 1; Fabert doubts it.
     app.post(
@@ -310,7 +314,7 @@ async fn a_rectification_request_goes_back_to_the_authority_and_a_new_version_is
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     assert_eq!(res.body["versions"], 2);
 
-    let reviews = res.body["reviews"].as_array().unwrap();
+    let reviews = app.reviews_of(&res.body, None).await;
     let fabert: Vec<_> = reviews
         .iter()
         .filter(|r| r["uai"] == LYCEE_FABERT)
@@ -357,7 +361,7 @@ async fn a_school_keeps_its_approved_version_on_display_until_it_approves_the_ne
     let agent = app.agent("region-grand-est");
     let m = app.submit(&agent, one_off(&[LYCEE_FABERT])).await;
     let id = m["id"].as_str().unwrap().to_owned();
-    let v1 = TestApp::review_of(&m, LYCEE_FABERT);
+    let v1 = app.review_of(&m, LYCEE_FABERT).await;
     app.post(
         &format!("/v1/reviews/{v1}/approve"),
         &app.head(LYCEE_FABERT),
@@ -373,9 +377,9 @@ async fn a_school_keeps_its_approved_version_on_display_until_it_approves_the_ne
         .post(&format!("/v1/messages/{id}/versions"), &agent, v2)
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
-    let v2_review = res.body["reviews"]
-        .as_array()
-        .unwrap()
+    let v2_review = app
+        .reviews_of(&res.body, None)
+        .await
         .iter()
         .find(|r| r["version"] == 2)
         .unwrap()["id"]
@@ -419,7 +423,7 @@ async fn a_persistent_dispute_goes_to_the_recteur_or_the_draaf_who_decides_with_
         .submit(&agent, one_off(&[LYCEE_FABERT, LYCEE_AGRICOLE]))
         .await;
     for uai in [LYCEE_FABERT, LYCEE_AGRICOLE] {
-        let r = TestApp::review_of(&m, uai);
+        let r = app.review_of(&m, uai).await;
         let res = app
             .post(
                 &format!("/v1/reviews/{r}/rectification"),
@@ -429,8 +433,8 @@ async fn a_persistent_dispute_goes_to_the_recteur_or_the_draaf_who_decides_with_
             .await;
         assert_eq!(res.status, StatusCode::OK);
     }
-    let fabert = TestApp::review_of(&m, LYCEE_FABERT);
-    let agricole = TestApp::review_of(&m, LYCEE_AGRICOLE);
+    let fabert = app.review_of(&m, LYCEE_FABERT).await;
+    let agricole = app.review_of(&m, LYCEE_AGRICOLE).await;
 
     // An agent may not escalate; the representative may.
     let res = app
@@ -545,9 +549,8 @@ async fn an_emergency_publishes_at_once_everywhere_and_emails_a_copy_to_each_hea
     let m = app.submit(&agent, body).await;
     assert_eq!(m["status"], "emergency_published");
     assert!(
-        m["reviews"]
-            .as_array()
-            .unwrap()
+        app.reviews_of(&m, None)
+            .await
             .iter()
             .all(|r| r["state"] == "emergency_published")
     );
@@ -596,7 +599,7 @@ async fn nothing_acknowledged_is_lost_across_a_restart_and_the_audit_trail_still
         )
         .await;
     let id = m["id"].as_str().unwrap().to_owned();
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     let res = app
         .post(
             &format!("/v1/reviews/{review}/approve"),
@@ -614,9 +617,9 @@ async fn nothing_acknowledged_is_lost_across_a_restart_and_the_audit_trail_still
         )
         .await;
     assert_eq!(after.status, StatusCode::OK);
-    let states: Vec<_> = after.body["reviews"]
-        .as_array()
-        .unwrap()
+    let states: Vec<_> = app
+        .reviews_of(&after.body, None)
+        .await
         .iter()
         .map(|r| {
             (
@@ -636,9 +639,9 @@ async fn nothing_acknowledged_is_lost_across_a_restart_and_the_audit_trail_still
             &app.agent("region-grand-est"),
         )
         .await;
-    let kleber = after.body["reviews"]
-        .as_array()
-        .unwrap()
+    let kleber = app
+        .reviews_of(&after.body, None)
+        .await
         .iter()
         .find(|r| r["uai"] == LYCEE_KLEBER)
         .unwrap()
@@ -672,7 +675,7 @@ async fn tampering_with_a_stored_audit_record_is_detected() {
         .submit(&app.agent("region-grand-est"), one_off(&[LYCEE_FABERT]))
         .await;
     let id = m["id"].as_str().unwrap().to_owned();
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     app.post(
         &format!("/v1/reviews/{review}/rectification"),
         &app.head(LYCEE_FABERT),
@@ -792,7 +795,7 @@ async fn a_waiting_dispute_reminds_its_arbitrator_once_a_day_until_decided() {
     let m = app
         .submit(&app.agent("region-grand-est"), one_off(&[LYCEE_FABERT]))
         .await;
-    let review = TestApp::review_of(&m, LYCEE_FABERT);
+    let review = app.review_of(&m, LYCEE_FABERT).await;
     app.post(
         &format!("/v1/reviews/{review}/rectification"),
         &app.head(LYCEE_FABERT),

@@ -1,0 +1,402 @@
+//! The ENT's feed under load, beside references measured in the same run: an axum hello-world
+//! (reference A) and `redis-benchmark` GET on the same Redis (reference B). One school's feed
+//! holds 20 published messages (each sent to 1,000 schools); it is read with `wrk`, plain and
+//! with a matching `If-None-Match` (304), on the embedded store and on Redis, beside `/healthz`.
+//! Run with `cargo bench --bench feed` (needs `wrk`, `redis-server` and `redis-benchmark`).
+//! The targets are reported, not asserted; correctness (statuses, 20 items, the 304) is.
+
+#[path = "../tests/common/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use charte::app::SystemClock;
+use charte::domain::calendar::Calendar;
+use charte::domain::directory::{School, SchoolType};
+use charte::http::auth::{Claims, DEV_AUDIENCE, DEV_ISSUER, Verifier, dev_token};
+use charte::server::Running;
+use charte::store::Store;
+use charte::store::embedded::EmbeddedStore;
+use charte::store::redis::RedisStore;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+const SECRET: &[u8] = b"bench-secret-bench-secret-bench-secret";
+const SCHOOLS: usize = 1_000;
+const MESSAGES: usize = 20;
+const WRK: [&str; 5] = ["-t2", "-c64", "-d5s", "--latency", "--timeout=5s"];
+
+fn token(role: &str, f: impl FnOnce(&mut Claims)) -> String {
+    let now = OffsetDateTime::now_utc().unix_timestamp() as u64;
+    let mut c = Claims {
+        sub: format!("{role}-bench"),
+        iss: DEV_ISSUER.into(),
+        aud: DEV_AUDIENCE.into(),
+        exp: now + 7200,
+        iat: now,
+        name: None,
+        role: role.into(),
+        authority: None,
+        uai: vec![],
+        academie: None,
+        arbitrator: None,
+    };
+    f(&mut c);
+    dev_token(SECRET, &c).unwrap()
+}
+
+fn schools() -> Vec<School> {
+    let template = charte::demo::schools()
+        .schools
+        .into_iter()
+        .find(|s| s.uai.as_str() == "0570054Z")
+        .unwrap();
+    (0..SCHOOLS)
+        .map(|i| {
+            let digits = format!("{:07}", 5_700_000 + i);
+            let mut s = template.clone();
+            s.uai = format!(
+                "{digits}{}",
+                charte::domain::uai::check_letter(&digits).unwrap()
+            )
+            .parse()
+            .unwrap();
+            s.school_type = SchoolType::Lycee;
+            s.name = format!("Lycée n° {i}");
+            s
+        })
+        .collect()
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// What one `wrk` run reported.
+struct Load {
+    rps: f64,
+    p99_ms: f64,
+    requests: u64,
+}
+
+/// `wrk` milliseconds from "850.00us", "4.10ms", "1.02s" or "1.50m".
+fn wrk_ms(v: &str) -> f64 {
+    let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
+    let n: f64 = v[..split].parse().unwrap_or(f64::NAN);
+    match &v[split..] {
+        "us" => n / 1e3,
+        "ms" => n,
+        "s" => n * 1e3,
+        "m" => n * 60e3,
+        _ => f64::NAN,
+    }
+}
+
+/// Loads `url` with `wrk`; panics on socket errors or any answer outside 2xx/3xx.
+async fn wrk(url: &str, headers: &[String]) -> Load {
+    let mut cmd = tokio::process::Command::new("wrk");
+    cmd.args(WRK);
+    for h in headers {
+        cmd.arg("-H").arg(h);
+    }
+    let out = cmd
+        .arg(url)
+        .output()
+        .await
+        .expect("wrk (apt-get install -y wrk)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "wrk failed on {url}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("Non-2xx or 3xx responses") && !text.contains("Socket errors"),
+        "wrk on {url} saw errors:\n{text}"
+    );
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no « {prefix} » in wrk's output:\n{text}"))
+            .to_owned()
+    };
+    let requests = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Load {
+        rps: field("Requests/sec:").parse().unwrap_or(f64::NAN),
+        p99_ms: wrk_ms(&field("99%")),
+        requests,
+    }
+}
+
+/// `redis-benchmark -t get` on `port`: requests per second and p99 (ms).
+async fn redis_get(port: u16) -> (f64, f64) {
+    let out = tokio::process::Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port.to_string(),
+            "-t",
+            "get",
+            "-c",
+            "64",
+            "-n",
+            "200000",
+            "--csv",
+        ])
+        .output()
+        .await
+        .expect("redis-benchmark");
+    let csv = String::from_utf8_lossy(&out.stdout);
+    let row: Vec<f64> = csv
+        .lines()
+        .find(|l| l.starts_with("\"GET\""))
+        .map(|l| {
+            l.split(',')
+                .skip(1)
+                .filter_map(|f| f.trim_matches('"').parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| panic!("no GET row in redis-benchmark's output:\n{csv}"));
+    (row[0], row.get(5).copied().unwrap_or(f64::NAN))
+}
+
+/// Serves an axum hello-world on 127.0.0.1:0 until the sender is dropped or fired.
+async fn hello_world() -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, World!" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    (url, tx, task)
+}
+
+async fn start(store: Arc<dyn Store>) -> Running {
+    store.put_schools(schools()).await.unwrap();
+    let charte = charte::server::charte(
+        store,
+        Arc::new(SystemClock),
+        charte::demo::directory(),
+        Calendar::default(),
+        String::new(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // 64 connections from one address would meet the per-address quota: this measures the feed.
+    let mut options = charte::server::HttpOptions::new(vec![]);
+    options.rate_limits = charte::http::rate_limit::RateSettings::unlimited();
+    charte::server::start_with(
+        listener,
+        charte,
+        Arc::new(Verifier::dev(SECRET.to_vec())),
+        options,
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+/// Sends MESSAGES emergencies to every school over HTTP (published at once); returns the time.
+async fn seed(http: &reqwest::Client, base: &str) -> f64 {
+    let agent = token("authority_agent", |c| {
+        c.authority = Some("region-grand-est".into())
+    });
+    let targets: Vec<String> = schools().iter().map(|s| s.uai.to_string()).collect();
+    let fmt = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let started = Instant::now();
+    for i in 0..MESSAGES {
+        let now = OffsetDateTime::now_utc();
+        let body = json!({
+            "title": format!("Intempéries n° {i} : transports scolaires suspendus"),
+            "body": "<p>En raison de la tempête, les <strong>cars scolaires</strong> ne circulent pas ce matin.</p>",
+            "kind": "emergency", "audience": ["families", "pupils"], "targets": targets,
+            "publish_at": fmt(now), "display_until": fmt(now + time::Duration::days(30)),
+            "emergency": {"category": "weather", "justification": "Tempête : les cars ne circulent pas ce matin."},
+        });
+        let res = http
+            .post(format!("{base}/v1/messages"))
+            .bearer_auth(&agent)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, 201, "submission {i}: {text}");
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// Checks the feed (200 with MESSAGES items, then 304 on its ETag); returns the ETag.
+async fn check_feed(http: &reqwest::Client, url: &str, ent: &str) -> String {
+    let res = http.get(url).bearer_auth(ent).send().await.unwrap();
+    assert_eq!(res.status(), 200, "feed: {:?}", res.text().await);
+    let etag = res
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .expect("the feed has an ETag")
+        .to_owned();
+    let body: Value = res.json().await.unwrap();
+    let items = body["items"].as_array().expect("items");
+    assert_eq!(items.len(), MESSAGES, "the feed after seeding: {body}");
+    assert!(items.iter().all(|i| i["emergency"] == true), "{body}");
+    let res = http
+        .get(url)
+        .bearer_auth(ent)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304, "the feed on its own ETag");
+    assert!(res.bytes().await.unwrap().is_empty(), "a 304 has no body");
+    let res = http
+        .get(url)
+        .bearer_auth(ent)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        304,
+        "the feed stays unchanged between two reads"
+    );
+    etag
+}
+
+/// The three wrk runs on one charte: feed, feed with If-None-Match, /healthz.
+struct Runs {
+    seeding_s: f64,
+    feed: Load,
+    not_modified: Load,
+    healthz: Load,
+}
+
+async fn measure(store: Arc<dyn Store>) -> Runs {
+    let running = start(store).await;
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let res = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "/healthz");
+    let seeding_s = seed(&http, &base).await;
+    let uai = schools()[SCHOOLS / 2].uai.to_string();
+    let ent = token("ent", |c| c.uai = vec![uai.clone()]);
+    let url = format!("{base}/v1/schools/{uai}/feed");
+    let etag = check_feed(&http, &url, &ent).await;
+    let auth = format!("Authorization: Bearer {ent}");
+    let feed = wrk(&url, std::slice::from_ref(&auth)).await;
+    let not_modified = wrk(&url, &[auth.clone(), format!("If-None-Match: {etag}")]).await;
+    let healthz = wrk(&format!("{base}/healthz"), &[]).await;
+    // Still the same feed after the load (nothing changed it).
+    let res = http
+        .get(&url)
+        .bearer_auth(&ent)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304, "the feed after the load");
+    running.stop().await;
+    Runs {
+        seeding_s,
+        feed,
+        not_modified,
+        healthz,
+    }
+}
+
+fn line(name: &str, l: &Load, ratio: Option<(f64, &str, f64)>) {
+    let mut s = format!(
+        "{name:<28} {:>8.0} req/s   p99 {:>6.2} ms   ({} requests)",
+        l.rps, l.p99_ms, l.requests
+    );
+    if let Some((r, of, target)) = ratio {
+        let verdict = if r >= target { "met" } else { "MISSED" };
+        s += &format!("   ratio {r:.3} of {of} (target ≥ {target}: {verdict})");
+    }
+    println!("{s}");
+}
+
+#[tokio::main]
+async fn main() {
+    let load_before = loadavg();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+
+    // Reference A: axum's hello-world, served here.
+    let (url, stop_hello, hello_task) = hello_world().await;
+    let hello = wrk(&url, &[]).await;
+    let _ = stop_hello.send(());
+    hello_task.await.unwrap();
+
+    // The embedded store (redb in a temporary folder).
+    let dir = tempfile::TempDir::new().unwrap();
+    let embedded = measure(Arc::new(EmbeddedStore::open(dir.path()).unwrap())).await;
+    drop(dir);
+
+    // Redis: reference B on the same server, then the same measures on a charte over it.
+    let redis = redis_server::RedisServer::start();
+    let (get_rps, get_p99) = redis_get(redis.port).await;
+    let store = RedisStore::connect(&redis.url(), "feed").await.unwrap();
+    let on_redis = measure(Arc::new(store)).await;
+    drop(redis);
+    let load_after = loadavg();
+
+    println!(
+        "\n## The ENT's feed — one run ({MESSAGES} items of {MESSAGES} messages to {SCHOOLS} schools; wrk {}; {cpus} CPUs)\n",
+        WRK.join(" ")
+    );
+    println!("load average before         {load_before}");
+    line("hello-world (reference A)", &hello, None);
+    println!(
+        "redis-benchmark GET (ref. B) {get_rps:>8.0} req/s   p99 {get_p99:>6.2} ms   (-c 64 -n 200000)"
+    );
+    for (store, runs, reference) in [
+        ("embedded", &embedded, ("hello-world", hello.rps)),
+        ("Redis", &on_redis, ("redis-benchmark GET", get_rps)),
+    ] {
+        println!(
+            "{:<28} {:>8.1} s        ({MESSAGES} emergencies to {SCHOOLS} schools over HTTP)",
+            format!("seeding ({store})"),
+            runs.seeding_s
+        );
+        line(
+            &format!("feed ({store})"),
+            &runs.feed,
+            Some((runs.feed.rps / reference.1, reference.0, 0.5)),
+        );
+        line(
+            &format!("feed 304 ({store})"),
+            &runs.not_modified,
+            Some((runs.not_modified.rps / runs.healthz.rps, "/healthz", 0.7)),
+        );
+        line(&format!("/healthz ({store})"), &runs.healthz, None);
+    }
+    println!(
+        "feed (Redis) / hello-world   {:>8.3}",
+        on_redis.feed.rps / hello.rps
+    );
+    println!("load average after          {load_after}");
+}
