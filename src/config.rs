@@ -35,6 +35,10 @@ pub struct ServeConfig {
     /// Page cache of the embedded store, in MiB (memory stays bounded as history grows).
     #[arg(long, env = "CHARTE_REDB_CACHE_MB", default_value_t = 64)]
     pub redb_cache_mb: usize,
+    /// Days delivered emails and idempotency keys are kept (the audit trail is kept for ever).
+    #[arg(long, env = "CHARTE_RETENTION_DAYS", default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub retention_days: u32,
     /// Redis URL (e.g. redis://127.0.0.1:6379/0); selects the Redis store.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,

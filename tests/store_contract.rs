@@ -425,6 +425,7 @@ contract!(
     timelines_page_newest_first_per_authority_and_for_all,
     a_review_context_reads_the_review_its_message_school_and_chains,
     a_message_reviews_page_by_school_newest_version_first,
+    delivered_emails_and_idempotency_keys_expire_and_the_audit_trail_stays,
 );
 
 #[tokio::test]
@@ -724,8 +725,13 @@ async fn a_school_feed_follows_its_publications_in_the_same_commit(store: &dyn S
 
     let (tag, items) = store.feed(&fabert, before).await.unwrap();
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0].title, "Titre");
-    assert_eq!(items[0].version_hash, "ab".repeat(32));
+    let publication = items[0].publication().unwrap();
+    assert_eq!(publication.title, "Titre");
+    assert_eq!(publication.version_hash, "ab".repeat(32));
+    assert_eq!(items[0].message_id, "m1");
+    assert_eq!(items[0].authority_id, "region-grand-est");
+    assert!(items[0].is_live(T0 + time::Duration::hours(1)));
+    assert!(!items[0].is_live(T0 + time::Duration::minutes(59)));
     assert!(tag.version > 0);
     assert_eq!(tag.upcoming, 2, "its start and its end are ahead");
     assert_eq!(store.feed_tag(&fabert, before).await.unwrap(), tag);
@@ -977,5 +983,58 @@ async fn a_message_reviews_page_by_school_newest_version_first(store: &dyn Store
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn delivered_emails_and_idempotency_keys_expire_and_the_audit_trail_stays(store: &dyn Store) {
+    use charte::store::{DeliveryStatus, MailOutcome};
+    use std::time::Duration;
+    seed(store).await;
+    let claimed = store.claim_mail(Duration::from_secs(60), 1).await.unwrap();
+    let sent = claimed[0].email.id.clone();
+    assert!(
+        store
+            .finish_mail(&sent, &claimed[0].token, MailOutcome::Sent)
+            .await
+            .unwrap()
+    );
+    let now = OffsetDateTime::now_utc();
+    // Nothing is older than an hour ago.
+    assert_eq!(
+        store
+            .expire_before(now - time::Duration::hours(1), 100)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(store.idempotency("region:k1").await.unwrap().is_some());
+
+    // A day later, everything delivered and every key reserved before then goes, one at a time.
+    let later = now + time::Duration::days(1);
+    assert_eq!(
+        store.expire_before(later, 1).await.unwrap(),
+        2,
+        "one of each"
+    );
+    assert_eq!(store.expire_before(later, 1).await.unwrap(), 0);
+    assert_eq!(store.mail_delivery(&sent).await.unwrap(), None);
+    assert!(store.idempotency("region:k1").await.unwrap().is_none());
+    let left: Vec<String> = store
+        .outbox_after(None, 10)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            assert_eq!(t.delivery.status, DeliveryStatus::Queued);
+            t.email.id
+        })
+        .collect();
+    assert_eq!(left.len(), 1, "the email still queued stays");
+    assert_ne!(left[0], sent);
+    assert_eq!(
+        store.audit("m1").await.unwrap().len(),
+        1,
+        "the audit trail stays"
     );
 }

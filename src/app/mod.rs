@@ -2076,7 +2076,8 @@ impl Charte {
     /// Each message is rewritten unchanged with its reviews, so the store derives them as it does
     /// for every commit. Returns how many messages it indexed.
     pub async fn index_read_models_once(&self) -> AppResult<usize> {
-        const DONE: &str = "read_models_indexed";
+        // Named after the format of the read models: a new format indexes them anew.
+        const DONE: &str = "read_models_indexed_v2";
         if self.store.meta(DONE).await?.is_some() {
             return Ok(0);
         }
@@ -2139,40 +2140,43 @@ impl Charte {
     }
 
     /// What a school displays now (for each message, the newest approved version, within its
-    /// window), with its entity tag; one read of the school's publication index.
-    pub async fn feed(&self, actor: &Actor, uai: &str) -> AppResult<(String, Feed)> {
+    /// window), with its entity tag: one read of the school's publication index. The answer is
+    /// the JSON of a [`Feed`], assembled from the publications as the store keeps them (each
+    /// written as JSON once, at commit) with the authorities' names added.
+    pub async fn feed(&self, actor: &Actor, uai: &str) -> AppResult<(String, String)> {
         let uai = Self::feed_school(actor, uai)?;
         let now = self.now();
-        let (tag, publications) = self.store.feed(&uai, now).await?;
-        let mut items: Vec<FeedItem> = publications
-            .into_iter()
-            .filter(|p| p.is_live(now))
-            .map(|p| FeedItem {
-                authority_name: self.authority_name(&p.authority_id),
-                message_id: p.message_id,
-                authority_id: p.authority_id,
-                version: p.version,
-                version_hash: p.version_hash,
-                title: p.title,
-                body_html: p.body_html,
-                audience: p.audience,
-                emergency: p.emergency,
-                live_from: crate::domain::message::rfc3339(p.live_from),
-                display_until: crate::domain::message::rfc3339(p.display_until),
-            })
-            .collect();
-        items.sort_by(|a, b| {
-            b.live_from
-                .cmp(&a.live_from)
-                .then(a.message_id.cmp(&b.message_id))
+        let (tag, mut publications) = self.store.feed(&uai, now).await?;
+        publications.retain(|p| p.is_live(now));
+        // Newest on display first.
+        publications.sort_by(|a, b| {
+            b.live_from_us
+                .cmp(&a.live_from_us)
+                .then_with(|| a.message_id.cmp(&b.message_id))
         });
-        Ok((
-            self.feed_etag(tag),
-            Feed {
-                uai: uai.to_string(),
-                items,
-            },
-        ))
+        let json_string = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        let size: usize = publications.iter().map(|p| p.json.len() + 64).sum();
+        let mut body = String::with_capacity(size + 32);
+        body.push_str("{\"uai\":");
+        body.push_str(&json_string(uai.as_str()));
+        body.push_str(",\"items\":[");
+        for (i, p) in publications.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            let Some(fields) = p.json.strip_prefix('{') else {
+                return Err(AppError::Internal(format!(
+                    "publication illisible : {}",
+                    p.message_id
+                )));
+            };
+            body.push_str("{\"authority_name\":");
+            body.push_str(&json_string(&self.authority_name(&p.authority_id)));
+            body.push(',');
+            body.push_str(fields);
+        }
+        body.push_str("]}");
+        Ok((self.feed_etag(tag), body))
     }
 
     /// A message's audit trail, verified.
@@ -2415,6 +2419,22 @@ impl Charte {
             })
             .collect();
         Ok(OutboxPage { items, next_cursor })
+    }
+
+    /// Forgets delivered emails and idempotency keys older than `retention`, a thousand at a
+    /// time until none is left; idempotent. The audit trail stays. Measured in real time, as the
+    /// store records deliveries (not on the workflow's clock, which a demo may speed up).
+    pub async fn expire_old(&self, retention: std::time::Duration) -> AppResult<usize> {
+        const BATCH: usize = 1000;
+        let before = OffsetDateTime::now_utc() - retention;
+        let mut total = 0;
+        loop {
+            let n = self.store.expire_before(before, BATCH).await?;
+            total += n;
+            if n < BATCH {
+                return Ok(total);
+            }
+        }
     }
 
     /// Records tacit approval of every review due now, in bounded batches; returns how many.

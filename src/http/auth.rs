@@ -104,7 +104,23 @@ pub struct Verifier {
     audience: String,
     keys: KeySource,
     max_lifetime: Duration,
+    /// Tokens verified lately, by their whole text (signature included), with the actor they
+    /// stand for and their expiry: an ENT polling feeds presents the same token thousands of times.
+    verified: std::sync::Mutex<std::collections::HashMap<String, Verified>>,
 }
+
+/// A token's verification, remembered for [`VERIFIED_FOR`] at most and never past its expiry.
+struct Verified {
+    actor: Actor,
+    exp: u64,
+    at: std::time::Instant,
+}
+
+/// How long a verified token is trusted without checking it again (a key removed from the JWKS
+/// stops being honoured within this delay).
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
+/// Verified tokens remembered at most (the memory is dropped whole beyond: a cache, not a list).
+const VERIFIED_MAX: usize = 10_000;
 
 impl Verifier {
     /// A verifier.
@@ -115,6 +131,7 @@ impl Verifier {
             audience,
             keys,
             max_lifetime: DEFAULT_MAX_LIFETIME,
+            verified: Default::default(),
         }
     }
 
@@ -186,6 +203,33 @@ impl Verifier {
 
     /// Verifies a token and returns the actor it proves.
     pub async fn verify(&self, token: &str) -> Result<Actor, ApiError> {
+        let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+        if let Ok(verified) = self.verified.lock()
+            && let Some(v) = verified.get(token)
+            && now < v.exp
+            && v.at.elapsed() < VERIFIED_FOR
+        {
+            return Ok(v.actor.clone());
+        }
+        let (actor, exp) = self.verify_anew(token).await?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_MAX {
+                verified.clear();
+            }
+            verified.insert(
+                token.to_owned(),
+                Verified {
+                    actor: actor.clone(),
+                    exp,
+                    at: std::time::Instant::now(),
+                },
+            );
+        }
+        Ok(actor)
+    }
+
+    /// Verifies a token's signature and claims (see [`Self::verify`]).
+    async fn verify_anew(&self, token: &str) -> Result<(Actor, u64), ApiError> {
         let header = decode_header(token)
             .map_err(|_| ApiError::invalid_token("Jeton illisible : un JWT signé est attendu."))?;
         if header.alg != self.algorithm {
@@ -234,7 +278,8 @@ impl Verifier {
             Err(e) => return Err(ApiError::invalid_token(refusal(&e, token))),
         };
         self.check_times(&claims)?;
-        actor_from_claims(claims)
+        let exp = claims.exp;
+        Ok((actor_from_claims(claims)?, exp))
     }
 
     /// What jsonwebtoken leaves to us: a bounded lifetime, no `iat` in the future, a real `sub`.

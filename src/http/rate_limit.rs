@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::AppState;
@@ -115,7 +115,9 @@ fn check<K: Clone + Hash + Eq>(
         limiter.retain_recent();
     }
     limiter.check_key(key).map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        // The limiter's own clock: building a clock calibrates it, which would make a refused
+        // request cost more than an accepted one.
+        let wait = not_until.wait_time_from(limiter.clock().now());
         // Whole seconds, at least one: Retry-After has no fractions.
         let secs = u32::try_from(wait.as_secs())
             .unwrap_or(u32::MAX)

@@ -592,9 +592,7 @@ pub async fn feed(
             ));
         }
     }
-    let (etag, feed) = s.charte.feed(&actor, &uai).await?;
-    let body = serde_json::to_vec(&feed)
-        .map_err(|e| ApiError::from(crate::app::AppError::Internal(e.to_string())))?;
+    let (etag, body) = s.charte.feed(&actor, &uai).await?;
     // The feed may have changed between the two reads: the content read decides.
     let res = if asked.is_some_and(|a| etag_matches(a, &etag)) {
         StatusCode::NOT_MODIFIED.into_response()

@@ -255,6 +255,8 @@ pub struct MailSettings {
     pub reminder_check: Duration,
     /// Longest wait for the SMTP server in one attempt.
     pub smtp_timeout: Duration,
+    /// How long delivered emails and idempotency keys are kept (the worker forgets them after).
+    pub retention: Duration,
 }
 
 impl MailSettings {
@@ -269,6 +271,7 @@ impl MailSettings {
             batch: 8,
             reminder_check: Duration::from_secs(30),
             smtp_timeout: Duration::from_secs(30),
+            retention: Duration::from_secs(30 * 86_400),
         }
     }
 
@@ -284,6 +287,7 @@ impl MailSettings {
         };
         let mut s = MailSettings::new(destination);
         s.from = cfg.mail_from.clone();
+        s.retention = Duration::from_secs(u64::from(cfg.retention_days) * 86_400);
         s.policy = RetryPolicy {
             base_delay: Duration::from_secs(cfg.mail_retry_base_secs.max(1)),
             max_delay: Duration::from_secs(

@@ -59,6 +59,16 @@ impl MailWorker {
                     Ok(n) => tracing::info!(rappels = n, "rappels mis en file"),
                     Err(e) => tracing::warn!(error = %e, "recherche des rappels interrompue"),
                 }
+                match self.charte.expire_old(self.settings.retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        enregistrements = n,
+                        "courriels envoyés et clés d'idempotence anciens oubliés"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "expiration des anciens envois interrompue")
+                    }
+                }
                 match self.charte.queue_dispute_reminders().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(rappels = n, "rappels d'arbitrage mis en file"),

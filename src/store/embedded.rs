@@ -17,12 +17,12 @@ use tokio::sync::Notify;
 use super::{
     ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FeedChange, FeedTag,
     IdempotencyRecord, MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext, Store,
-    StoreError, StoreResult, TrackedEmail, arbitrator_key, closed_dispute, due_at, open_dispute,
-    review_order_key, standing_rank, timeline_key,
+    StoreError, StoreResult, StoredPublication, TrackedEmail, arbitrator_key, closed_dispute,
+    due_at, open_dispute, review_order_key, standing_rank, timeline_key,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
-use crate::domain::message::{Message, Publication, Review, micros};
+use crate::domain::message::{Message, Review, micros};
 use crate::domain::notification::OutboxEmail;
 use crate::domain::review::ReviewState;
 use crate::domain::uai::Uai;
@@ -50,6 +50,10 @@ const MAIL_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("mail_stat
 const MAIL_DUE: TableDefinition<(i128, &str), ()> = TableDefinition::new("mail_due");
 const MAIL_DEAD: TableDefinition<(i128, &str), ()> = TableDefinition::new("mail_dead");
 const MAIL_COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("mail_counters");
+/// (when delivered, email id): delivered emails, for their expiry.
+const MAIL_SENT: TableDefinition<(i128, &str), ()> = TableDefinition::new("mail_sent");
+/// (when reserved, scoped key): idempotency keys, for their expiry.
+const IDEMPOTENCY_AT: TableDefinition<(i128, &str), ()> = TableDefinition::new("idempotency_at");
 /// (scope, timeline key) → message id: an authority's messages (and every message, under
 /// `ALL_MESSAGES`), newest first.
 const TIMELINE: TableDefinition<(&str, &str), &str> = TableDefinition::new("timeline");
@@ -156,6 +160,8 @@ impl EmbeddedStore {
             txn.open_table(MAIL_COUNTERS).map_err(other)?;
             txn.open_table(FEED).map_err(other)?;
             txn.open_table(TIMELINE).map_err(other)?;
+            txn.open_table(MAIL_SENT).map_err(other)?;
+            txn.open_table(IDEMPOTENCY_AT).map_err(other)?;
             txn.open_table(REVIEW_ORDER).map_err(other)?;
             txn.open_table(STANDINGS).map_err(other)?;
             txn.open_table(STATE_COUNTS).map_err(other)?;
@@ -180,6 +186,17 @@ impl EmbeddedStore {
         tokio::task::spawn_blocking(move || f(&db))
             .await
             .map_err(|e| StoreError::Other(format!("tâche de stockage interrompue : {e}")))?
+    }
+
+    /// Runs a read of a few cached pages (a school's feed, its tag) on the calling thread: the hop
+    /// to a blocking thread and back costs more than such a read (profiled: the hop's wake-ups
+    /// were the largest cost of serving a feed). Anything that may read much goes through
+    /// [`Self::blocking`].
+    fn small_read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Database) -> StoreResult<T>,
+    {
+        f(&self.db)
     }
 
     fn get_json<T: DeserializeOwned>(
@@ -465,6 +482,8 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
             }
             t.insert(idem.key.as_str(), encode(idem)?.as_slice())
                 .map_err(other)?;
+            let mut at = txn.open_table(IDEMPOTENCY_AT).map_err(other)?;
+            at.insert((now, idem.key.as_str()), ()).map_err(other)?;
         }
     }
     // Dropping the transaction on any early return above aborts it: nothing is half-written.
@@ -518,22 +537,24 @@ fn apply_feed(txn: &redb::WriteTransaction, changes: &[FeedChange]) -> StoreResu
     let mut touched = std::collections::BTreeSet::new();
     for ch in changes {
         let key = (ch.uai.as_str(), ch.message_id.as_str());
-        let old: Option<Publication> = feed
-            .get(key)
-            .map_err(other)?
-            .map(|v| decode(v.value()))
-            .transpose()?;
-        if old.is_none() && ch.publication.is_none() {
+        let stored = feed.get(key).map_err(other)?.map(|v| v.value().to_vec());
+        if stored.is_none() && ch.publication.is_none() {
             continue;
         }
+        // An entry this version cannot read (written by an earlier one) is replaced all the same.
+        let old = stored.and_then(|raw| {
+            let line = std::str::from_utf8(&raw).ok()?;
+            StoredPublication::parse(key.1, line).ok()
+        });
         if let Some(old) = old {
-            for b in old.bounds_micros() {
+            for b in [old.live_from_us, old.display_until_us] {
                 bounds.remove((key.0, b, key.1)).map_err(other)?;
             }
         }
         match &ch.publication {
             Some(p) => {
-                feed.insert(key, encode(p)?.as_slice()).map_err(other)?;
+                feed.insert(key, StoredPublication::line(p)?.as_bytes())
+                    .map_err(other)?;
                 for b in p.bounds_micros() {
                     bounds.insert((key.0, b, key.1), ()).map_err(other)?;
                 }
@@ -725,20 +746,19 @@ impl Store for EmbeddedStore {
 
     async fn feed_tag(&self, uai: &Uai, now: OffsetDateTime) -> StoreResult<FeedTag> {
         let uai = uai.as_str().to_owned();
-        self.blocking(move |db| {
+        self.small_read(move |db| {
             let txn = db.begin_read().map_err(other)?;
             feed_tag_in(&txn, &uai, now)
         })
-        .await
     }
 
     async fn feed(
         &self,
         uai: &Uai,
         now: OffsetDateTime,
-    ) -> StoreResult<(FeedTag, Vec<Publication>)> {
+    ) -> StoreResult<(FeedTag, Vec<StoredPublication>)> {
         let uai = uai.as_str().to_owned();
-        self.blocking(move |db| {
+        self.small_read(move |db| {
             let txn = db.begin_read().map_err(other)?;
             let tag = feed_tag_in(&txn, &uai, now)?;
             let feed = txn.open_table(FEED).map_err(other)?;
@@ -747,12 +767,12 @@ impl Store for EmbeddedStore {
                 .range((uai.as_str(), "")..=(uai.as_str(), "\u{10FFFF}"))
                 .map_err(other)?
             {
-                let (_, v) = row.map_err(other)?;
-                items.push(decode(v.value())?);
+                let (k, v) = row.map_err(other)?;
+                let line = std::str::from_utf8(v.value()).map_err(other)?;
+                items.push(StoredPublication::parse(k.value().1, line)?);
             }
             Ok((tag, items))
         })
-        .await
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -1136,6 +1156,11 @@ impl Store for EmbeddedStore {
         self.blocking(move |db| requeue_dead_letter(db, &id)).await
     }
 
+    async fn expire_before(&self, before: OffsetDateTime, limit: usize) -> StoreResult<usize> {
+        self.blocking(move |db| expire_before(db, before, limit))
+            .await
+    }
+
     async fn mail_counts(&self) -> StoreResult<MailCounts> {
         use redb::ReadableTableMetadata;
         self.blocking(|db| {
@@ -1158,6 +1183,55 @@ impl Store for EmbeddedStore {
     fn mail_queued(&self) -> Arc<Notify> {
         self.queued.clone()
     }
+}
+
+/// Removes delivered emails and idempotency keys older than `before`, `limit` of each at most,
+/// in one write transaction.
+fn expire_before(db: &Database, before: OffsetDateTime, limit: usize) -> StoreResult<usize> {
+    let txn = db.begin_write().map_err(other)?;
+    let mut removed = 0;
+    {
+        let mut delivered = txn.open_table(MAIL_SENT).map_err(other)?;
+        let mut states = txn.open_table(MAIL_STATE).map_err(other)?;
+        let mut outbox = txn.open_table(OUTBOX).map_err(other)?;
+        let old: Vec<(i128, String)> = delivered
+            .range(..(nanos(before), ""))
+            .map_err(other)?
+            .take(limit)
+            .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
+            .collect::<Result<_, _>>()
+            .map_err(other)?;
+        for (at, id) in old {
+            if let Some(record) = states
+                .remove(id.as_str())
+                .map_err(other)?
+                .map(|v| decode::<MailRecord>(v.value()))
+                .transpose()?
+            {
+                outbox
+                    .remove((record.created, id.as_str()))
+                    .map_err(other)?;
+            }
+            delivered.remove((at, id.as_str())).map_err(other)?;
+            removed += 1;
+        }
+        let mut keys = txn.open_table(IDEMPOTENCY).map_err(other)?;
+        let mut reserved = txn.open_table(IDEMPOTENCY_AT).map_err(other)?;
+        let old: Vec<(i128, String)> = reserved
+            .range(..(nanos(before), ""))
+            .map_err(other)?
+            .take(limit)
+            .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
+            .collect::<Result<_, _>>()
+            .map_err(other)?;
+        for (at, key) in old {
+            keys.remove(key.as_str()).map_err(other)?;
+            reserved.remove((at, key.as_str())).map_err(other)?;
+            removed += 1;
+        }
+    }
+    txn.commit().map_err(other)?;
+    Ok(removed)
 }
 
 fn lease_token() -> String {
@@ -1255,6 +1329,8 @@ fn finish_mail(db: &Database, id: &str, token: &str, outcome: MailOutcome) -> St
                     .map_err(other)?
                     .map_or(0, |v| v.value());
                 counters.insert("sent", sent + 1).map_err(other)?;
+                let mut delivered = txn.open_table(MAIL_SENT).map_err(other)?;
+                delivered.insert((nanos(now_at), id), ()).map_err(other)?;
             }
             MailOutcome::Retry {
                 after,

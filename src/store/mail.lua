@@ -4,6 +4,9 @@
 --   claim   <prefix> <lease_ms> <limit> <token>         -> { {id, mail_json, attempts, permanent, last_error, updated_ms, token}, ... }
 --   finish  <prefix> <id> <token> sent|retry|dead <after_ms> <error> <permanent 0|1>  -> 1 | 0
 --   requeue <prefix> <id>                               -> "OK" | "NOTFOUND" | current status
+--   expire  <prefix> <before_ms> <limit>                -> how many records were removed
+--           (emails delivered before, with their state and outbox entry; idempotency keys
+--           reserved before)
 -- Keys: <prefix>:mail:<id> (the email), <prefix>:mail_state:<id> (hash), <prefix>:mail_due and
 -- <prefix>:mail_dead (sorted sets, score in ms), <prefix>:mail_sent (counter).
 local op = ARGV[1]
@@ -51,6 +54,7 @@ elseif op == "finish" then
     redis.call("HSET", st, "status", "sent")
     redis.call("ZREM", due, id)
     redis.call("INCR", prefix .. ":mail_sent")
+    redis.call("ZADD", prefix .. ":mail_sent_at", now, id)
   elseif outcome == "retry" then
     redis.call("HSET", st, "last_error", ARGV[7])
     redis.call("ZADD", due, now + tonumber(ARGV[6]), id)
@@ -71,5 +75,23 @@ elseif op == "requeue" then
   redis.call("ZREM", dead, id)
   redis.call("ZADD", due, now, id)
   return "OK"
+elseif op == "expire" then
+  local before = ARGV[3]
+  local limit = tonumber(ARGV[4])
+  local removed = 0
+  local sent_at = prefix .. ":mail_sent_at"
+  for _, id in ipairs(redis.call("ZRANGEBYSCORE", sent_at, "-inf", "(" .. before, "LIMIT", 0, limit)) do
+    redis.call("DEL", prefix .. ":mail:" .. id, state_key(id))
+    redis.call("ZREM", prefix .. ":outbox", id)
+    redis.call("ZREM", sent_at, id)
+    removed = removed + 1
+  end
+  local idem_at = prefix .. ":idem_at"
+  for _, key in ipairs(redis.call("ZRANGEBYSCORE", idem_at, "-inf", "(" .. before, "LIMIT", 0, limit)) do
+    redis.call("DEL", prefix .. ":idem:" .. key)
+    redis.call("ZREM", idem_at, key)
+    removed = removed + 1
+  end
+  return removed
 end
 return redis.error_reply("opération inconnue : " .. tostring(op))

@@ -218,6 +218,58 @@ pub fn timeline_key(message: &Message) -> String {
 /// The timeline of every message (for administrators), beside one per authority.
 pub const ALL_MESSAGES: &str = "*";
 
+/// A publication as a feed reads it: what filtering and ordering need, and the publication's JSON
+/// as written once at commit, spliced into the response without being parsed again (a feed is
+/// polled far more often than it changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPublication {
+    /// The message.
+    pub message_id: String,
+    /// The sending authority (its name is configuration, added when served).
+    pub authority_id: String,
+    /// Start of display, µs since the epoch.
+    pub live_from_us: i64,
+    /// End of display (excluded), µs since the epoch.
+    pub display_until_us: i64,
+    /// The [`Publication`] as a JSON object.
+    pub json: String,
+}
+
+impl StoredPublication {
+    /// The line a store keeps for `p`: `<start µs> <end µs> <authority> <JSON>`.
+    pub fn line(p: &Publication) -> StoreResult<String> {
+        let [from, until] = p.bounds_micros();
+        let json = serde_json::to_string(p).map_err(|e| StoreError::Other(e.to_string()))?;
+        Ok(format!("{from} {until} {} {json}", p.authority_id))
+    }
+
+    /// Reads a line written by [`StoredPublication::line`].
+    pub fn parse(message_id: &str, line: &str) -> StoreResult<StoredPublication> {
+        let bad = || StoreError::Other(format!("publication illisible : {message_id}"));
+        let mut parts = line.splitn(4, ' ');
+        let mut next = || parts.next().ok_or_else(bad);
+        let (from, until, authority, json) = (next()?, next()?, next()?, next()?);
+        Ok(StoredPublication {
+            message_id: message_id.to_owned(),
+            authority_id: authority.to_owned(),
+            live_from_us: from.parse().map_err(|_| bad())?,
+            display_until_us: until.parse().map_err(|_| bad())?,
+            json: json.to_owned(),
+        })
+    }
+
+    /// Whether it is on display at `now`.
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        let now = crate::domain::message::micros(now);
+        self.live_from_us <= now && now < self.display_until_us
+    }
+
+    /// The publication itself.
+    pub fn publication(&self) -> StoreResult<Publication> {
+        serde_json::from_str(&self.json).map_err(|e| StoreError::Other(e.to_string()))
+    }
+}
+
 /// Identifies what a school's feed shows at one instant: its version changes with every change
 /// to the school's publications, and `upcoming` (starts and ends of display still ahead) falls as
 /// time crosses them; so equal tags mean an equal feed, and a conditional request is answered
@@ -418,7 +470,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         uai: &Uai,
         now: OffsetDateTime,
-    ) -> StoreResult<(FeedTag, Vec<Publication>)>;
+    ) -> StoreResult<(FeedTag, Vec<StoredPublication>)>;
 
     /// A review with its message, school and audit chains (see [`ReviewContext`]); `None` when
     /// the review or its message does not exist.
@@ -501,6 +553,11 @@ pub trait Store: Send + Sync + 'static {
     async fn requeue_dead_letter(&self, id: &str) -> StoreResult<Requeue>;
     /// How many emails are queued, sent and dead.
     async fn mail_counts(&self) -> StoreResult<MailCounts>;
+    /// Forgets, at most `limit` of each at a time, what only serves for a while: emails delivered
+    /// before `before` (with their delivery records) and idempotency keys reserved before it.
+    /// The audit trail, which records every email sent, is never forgotten. Returns how many
+    /// records went.
+    async fn expire_before(&self, before: OffsetDateTime, limit: usize) -> StoreResult<usize>;
     /// Notified each time this instance commits emails to the outbox, so a worker in the same
     /// process sends them at once instead of at its next poll.
     fn mail_queued(&self) -> Arc<Notify>;

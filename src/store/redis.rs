@@ -15,12 +15,12 @@ use tokio::sync::Notify;
 use super::{
     ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FeedTag, IdempotencyRecord,
     MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext, Store, StoreError,
-    StoreResult, TrackedEmail, arbitrator_key, closed_dispute, due_at, open_dispute,
-    review_order_key, standing_rank, timeline_key,
+    StoreResult, StoredPublication, TrackedEmail, arbitrator_key, closed_dispute, due_at,
+    open_dispute, review_order_key, standing_rank, timeline_key,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
-use crate::domain::message::{Message, Publication, Review, micros};
+use crate::domain::message::{Message, Review, micros};
 use crate::domain::notification::OutboxEmail;
 use crate::domain::review::ReviewState;
 use crate::domain::uai::Uai;
@@ -435,7 +435,8 @@ impl RedisStore {
             );
             match &ch.publication {
                 Some(p) => {
-                    push(&mut writes, &["HSET", &feed, &ch.message_id, &json(p)?]);
+                    let line = StoredPublication::line(p)?;
+                    push(&mut writes, &["HSET", &feed, &ch.message_id, &line]);
                     let [from, until] = p.bounds_micros();
                     push(&mut writes, &["ZADD", &bounds, &from.to_string(), &start]);
                     push(&mut writes, &["ZADD", &bounds, &until.to_string(), &end]);
@@ -455,6 +456,8 @@ impl RedisStore {
             let key = self.k(&["idem", &idem.key]);
             push(&mut checks, &["NEW", &key]);
             push(&mut writes, &["SET", &key, &json(idem)?]);
+            // Indexed by when it was reserved, so that it expires after the retention.
+            push(&mut writes, &["ZADDNOW", &self.k(&["idem_at"]), &idem.key]);
         }
         checks.extend(writes);
         Ok(checks)
@@ -627,23 +630,26 @@ impl Store for RedisStore {
         &self,
         uai: &Uai,
         now: OffsetDateTime,
-    ) -> StoreResult<(FeedTag, Vec<Publication>)> {
+    ) -> StoreResult<(FeedTag, Vec<StoredPublication>)> {
         let (version, bounds, feed) = (
             self.k(&["feed_version", uai.as_str()]),
             self.k(&["feed_bounds", uai.as_str()]),
             self.k(&["feed", uai.as_str()]),
         );
-        let (version, upcoming, raw): (Option<u64>, u64, Vec<String>) = self
+        let (version, upcoming, raw): (Option<u64>, u64, Vec<(String, String)>) = self
             .run(|mut c| async move {
                 redis::pipe()
                     .get(version)
                     .zcount(bounds, format!("({}", micros(now)), "+inf")
-                    .hvals(feed)
+                    .hgetall(feed)
                     .query_async(&mut c)
                     .await
             })
             .await?;
-        let items = raw.iter().map(|s| parse(s)).collect::<StoreResult<_>>()?;
+        let items = raw
+            .iter()
+            .map(|(id, line)| StoredPublication::parse(id, line))
+            .collect::<StoreResult<_>>()?;
         Ok((
             FeedTag {
                 version: version.unwrap_or(0),
@@ -996,6 +1002,25 @@ impl Store for RedisStore {
             })
             .await?;
         Ok(done == 1)
+    }
+
+    async fn expire_before(&self, before: OffsetDateTime, limit: usize) -> StoreResult<usize> {
+        let argv = vec![
+            "expire".to_owned(),
+            self.prefix.clone(),
+            ms(before).to_string(),
+            limit.to_string(),
+        ];
+        let removed: i64 = self
+            .run(|mut c| async move {
+                let mut inv = MAIL.prepare_invoke();
+                for a in &argv {
+                    inv.arg(a);
+                }
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(removed as usize)
     }
 
     async fn mail_delivery(&self, id: &str) -> StoreResult<Option<Delivery>> {

@@ -196,6 +196,27 @@ async fn a_token_signed_with_another_secret_is_refused() {
 }
 
 #[tokio::test]
+async fn a_token_accepted_before_does_not_open_the_door_to_a_forged_twin() {
+    let app = TestApp::spawn().await;
+    let good = dev_token(TEST_SECRET, &head_claims()).expect("token");
+    // Accepted twice: the second time from the verifier's memory of it.
+    for _ in 0..2 {
+        assert_eq!(app.get("/v1/reviews", &good).await.status, StatusCode::OK);
+    }
+    // The same claims under another signature are checked, not matched by their claims.
+    let forged =
+        dev_token(b"another-secret-another-secret-another", &head_claims()).expect("token");
+    let res = app.get("/v1/reviews", &forged).await;
+    assert_unauthorized(&res);
+    let (body, _) = good.rsplit_once('.').unwrap();
+    let res = app
+        .get("/v1/reviews", &format!("{body}.{}", "A".repeat(43)))
+        .await;
+    assert_unauthorized(&res);
+    assert_eq!(app.get("/v1/reviews", &good).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_token_signed_with_hs512_is_refused_even_with_the_right_secret() {
     let app = TestApp::spawn().await;
     let token = jsonwebtoken::encode(
