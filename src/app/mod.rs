@@ -1273,8 +1273,13 @@ impl Charte {
             vec![]
         };
         Ok(Some(
-            self.present_message(message, &summary, targets.into_iter().collect(), own)
-                .await?,
+            self.present_message(
+                message,
+                &summary,
+                present::Seen::Only(targets.into_iter().collect()),
+                own,
+            )
+            .await?,
         ))
     }
 
@@ -1290,9 +1295,9 @@ impl Charte {
             return Err(not_found("Communication"));
         };
         if Self::sees_whole(actor, &message) {
-            let targets = message.targets.iter().map(|u| u.to_string()).collect();
+            let every = present::Seen::Every { listed: true };
             return self
-                .present_message(&message, &summary, targets, vec![])
+                .present_message(&message, &summary, every, vec![])
                 .await;
         }
         let visible = self.visible_reviews_of(actor, &message).await?;
@@ -1464,8 +1469,8 @@ impl Charte {
                         if !Self::sees_whole(actor, m) {
                             continue;
                         }
-                        let targets = m.targets.iter().map(|u| u.to_string()).collect();
-                        let view = self.present_message(m, summary, targets, vec![]).await?;
+                        let every = present::Seen::Every { listed: false };
+                        let view = self.present_message(m, summary, every, vec![]).await?;
                         if !wanted(m, &view) {
                             continue;
                         }

@@ -156,6 +156,18 @@ fn version_text(v: &Version) -> String {
     )
 }
 
+/// Which of a message's schools a caller sees, for its presentation.
+pub(super) enum Seen {
+    /// Every school it targets (its sender, an administrator); `listed` says whether the view
+    /// names them.
+    Every {
+        /// Whether the view names them.
+        listed: bool,
+    },
+    /// Only these (a head's, an académie's).
+    Only(Vec<String>),
+}
+
 impl Charte {
     /// A review as shown, with its deadline in words and business days left.
     pub(super) async fn present_review(&self, r: &Review) -> AppResult<ReviewView> {
@@ -262,10 +274,19 @@ impl Charte {
         &self,
         m: &Message,
         summary: &MessageSummary,
-        targets: Vec<String>,
+        seen: Seen,
         own: Vec<Review>,
     ) -> AppResult<MessageView> {
-        let overall = status(m, summary, targets.len());
+        let (target_count, targets) = match seen {
+            Seen::Every { listed: true } => (
+                m.targets.len(),
+                m.targets.iter().map(|u| u.to_string()).collect(),
+            ),
+            // A list leaves the codes out: a thousand per Région's message.
+            Seen::Every { listed: false } => (m.targets.len(), vec![]),
+            Seen::Only(schools) => (schools.len(), schools),
+        };
+        let overall = status(m, summary, target_count);
         let counts = summary
             .counts
             .iter()
@@ -299,6 +320,7 @@ impl Charte {
             status: overall,
             emergency: m.emergency.clone(),
             targets,
+            target_count,
             submitted_at: rfc3339(m.submitted_at),
             current_version: version_view(m.current_version()),
             versions: m.versions.len() as u32,

@@ -166,8 +166,10 @@ pub struct MessageView {
     pub status: MessageStatus,
     /// Emergency declaration.
     pub emergency: Option<EmergencyDeclaration>,
-    /// Targeted schools.
+    /// Targeted schools (those the caller sees).
     pub targets: Vec<String>,
+    /// How many they are.
+    pub target_count: usize,
     /// When first submitted.
     pub submitted_at: String,
     /// The current version.
@@ -236,7 +238,7 @@ impl From<MessageView> for MessageItem {
             purpose: v.purpose,
             status: v.status,
             emergency: v.emergency,
-            target_count: v.targets.len(),
+            target_count: v.target_count,
             submitted_at: v.submitted_at,
             current_version: v.current_version,
             versions: v.versions,
