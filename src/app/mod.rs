@@ -2187,7 +2187,29 @@ impl Charte {
     /// A message's audit trail, verified.
     pub async fn audit(&self, actor: &Actor, message_id: &str) -> AppResult<AuditView> {
         let view = self.get_message(actor, message_id).await?;
-        let mut records = self.store.audit(message_id).await?;
+        // People outside the sending authority see only their own schools' part of the trail:
+        // only those chains are read (with the message's own), not the whole message's.
+        let full = matches!(
+            actor.role,
+            Role::Admin | Role::AuthorityAgent | Role::AuthorityRepresentative
+        );
+        let mut records = if full {
+            self.store.audit(message_id).await?
+        } else {
+            // Each read brings the message's chain too (alone when no school is visible yet):
+            // keep each record once.
+            let mut out = BTreeMap::new();
+            let schools: Vec<&str> = match view.targets.is_empty() {
+                true => vec![crate::domain::audit::MESSAGE_CHAIN],
+                false => view.targets.iter().map(String::as_str).collect(),
+            };
+            for uai in schools {
+                for r in self.store.audit_of_school(message_id, uai).await? {
+                    out.insert((r.chain.clone(), r.seq), r);
+                }
+            }
+            out.into_values().collect()
+        };
         // In order of events; within one commit the message-wide record comes first.
         records.sort_by(|a, b| {
             (
@@ -2204,11 +2226,6 @@ impl Charte {
                 ))
         });
         let verification = crate::domain::audit::verify(&records).into();
-        // People outside the sending authority see only their own schools' part of the trail.
-        let full = matches!(
-            actor.role,
-            Role::Admin | Role::AuthorityAgent | Role::AuthorityRepresentative
-        );
         let mine: BTreeSet<&str> = view.targets.iter().map(String::as_str).collect();
         let records = records
             .into_iter()

@@ -718,6 +718,48 @@ async fn data_stored_before_the_feed_index_is_indexed_once_at_start() {
     );
 }
 
+#[tokio::test]
+async fn a_head_reads_only_their_school_part_of_the_audit_trail_and_it_verifies() {
+    let app = TestApp::spawn().await;
+    let m = app
+        .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT, LYCEE_KLEBER]))
+        .await;
+    let id = m["id"].as_str().unwrap();
+    // Each head's decision starts that school's chain.
+    for uai in [LYCEE_FABERT, LYCEE_KLEBER] {
+        let review = app.review_of(&m, uai).await;
+        let res = app
+            .post(
+                &format!("/v1/reviews/{review}/approve"),
+                &app.head(uai),
+                json!({}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    }
+    let res = app
+        .get(&format!("/v1/messages/{id}/audit"), &app.head(LYCEE_FABERT))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["verification"]["valid"], true, "{}", res.body);
+    assert_eq!(
+        res.body["verification"]["chains"], 2,
+        "the message's and Fabert's"
+    );
+    let schools: BTreeSet<&str> = res.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["uai"].as_str())
+        .collect();
+    assert_eq!(schools, BTreeSet::from([LYCEE_FABERT]), "{}", res.body);
+    // The sender reads every chain.
+    let res = app
+        .get(&format!("/v1/messages/{id}/audit"), &app.agent(REGION))
+        .await;
+    assert_eq!(res.body["verification"]["chains"], 3, "{}", res.body);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Directory and deadlines.
 // ---------------------------------------------------------------------------------------------
