@@ -385,6 +385,7 @@ pub fn charte(
         widget_url,
         tacit_approvals: Default::default(),
         names_tag: Default::default(),
+        rendered_feeds: Default::default(),
     })
 }
 

@@ -153,7 +153,12 @@ pub struct Charte {
     pub tacit_approvals: Arc<std::sync::atomic::AtomicU64>,
     /// Fingerprint of the authorities' names, computed once, for the feed's entity tag.
     pub names_tag: std::sync::OnceLock<String>,
+    /// The last feed rendered for each school, with its entity tag.
+    pub rendered_feeds: std::sync::Mutex<HashMap<String, (String, Arc<str>)>>,
 }
+
+/// Schools whose last rendered feed is kept (about 10 KB each).
+const RENDERED_FEEDS_MAX: usize = 2048;
 
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
@@ -2148,9 +2153,17 @@ impl Charte {
     /// window), with its entity tag: one read of the school's publication index. The answer is
     /// the JSON of a [`Feed`], assembled from the publications as the store keeps them (each
     /// written as JSON once, at commit) with the authorities' names added.
-    pub async fn feed(&self, actor: &Actor, uai: &str) -> AppResult<(String, String)> {
+    pub async fn feed(&self, actor: &Actor, uai: &str) -> AppResult<(String, Arc<str>)> {
         let uai = Self::feed_school(actor, uai)?;
         let now = self.now();
+        // Equal tags mean equal feeds: a feed rendered for this tag is served again as it is.
+        let tag = self.feed_etag(self.store.feed_tag(&uai, now).await?);
+        if let Ok(cache) = self.rendered_feeds.lock()
+            && let Some((cached, body)) = cache.get(uai.as_str())
+            && *cached == tag
+        {
+            return Ok((tag, body.clone()));
+        }
         let (tag, mut publications) = self.store.feed(&uai, now).await?;
         publications.retain(|p| p.is_live(now));
         // Newest on display first.
@@ -2181,7 +2194,15 @@ impl Charte {
             body.push_str(fields);
         }
         body.push_str("]}");
-        Ok((self.feed_etag(tag), body))
+        let (tag, body): (String, Arc<str>) = (self.feed_etag(tag), body.into());
+        if let Ok(mut cache) = self.rendered_feeds.lock() {
+            // A cache, not a record: dropped whole when full (memory stays bounded).
+            if cache.len() >= RENDERED_FEEDS_MAX {
+                cache.clear();
+            }
+            cache.insert(uai.to_string(), (tag.clone(), body.clone()));
+        }
+        Ok((tag, body))
     }
 
     /// A message's audit trail, verified.

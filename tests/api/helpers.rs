@@ -402,6 +402,7 @@ fn empty_charte() -> Charte {
         widget_url: String::new(),
         tacit_approvals: Default::default(),
         names_tag: Default::default(),
+        rendered_feeds: Default::default(),
     }
 }
 
