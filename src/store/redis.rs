@@ -155,6 +155,29 @@ impl RedisStore {
         Ok(out)
     }
 
+    /// Up to `limit` members of a sorted set ordered by its members (all scores 0), after
+    /// `after` (from the start without it).
+    async fn keys_after(
+        &self,
+        key: String,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        self.run(|mut c| async move {
+            redis::cmd("ZRANGEBYLEX")
+                .arg(key)
+                .arg(from)
+                .arg("+")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query_async(&mut c)
+                .await
+        })
+        .await
+    }
+
     async fn reviews_in(&self, set: String) -> StoreResult<Vec<Review>> {
         let ids = self.members(set).await?;
         self.many(ids.iter().map(|id| self.k(&["rev", id])).collect())
@@ -473,20 +496,7 @@ impl Store for RedisStore {
         limit: usize,
     ) -> StoreResult<Vec<(String, Review)>> {
         let key = self.k(&["review_order", message_id]);
-        let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
-        let keys: Vec<String> = self
-            .run(|mut c| async move {
-                redis::cmd("ZRANGEBYLEX")
-                    .arg(key)
-                    .arg(from)
-                    .arg("+")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(limit)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
+        let keys = self.keys_after(key, after, limit).await?;
         if keys.is_empty() {
             return Ok(vec![]);
         }
@@ -548,20 +558,7 @@ impl Store for RedisStore {
         limit: usize,
     ) -> StoreResult<Vec<(String, String)>> {
         let key = self.k(&["timeline", scope]);
-        let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
-        let keys: Vec<String> = self
-            .run(|mut c| async move {
-                redis::cmd("ZRANGEBYLEX")
-                    .arg(key)
-                    .arg(from)
-                    .arg("+")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(limit)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
+        let keys = self.keys_after(key, after, limit).await?;
         Ok(keys
             .into_iter()
             .filter_map(|k| {
