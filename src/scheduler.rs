@@ -1,5 +1,6 @@
-//! The deadline scheduler: sleeps until the next deadline, can be woken early, and turns every
-//! expired pending review into a tacit approval exactly once.
+//! The background tasks of the workflow: the deadline scheduler (sleeps until the next deadline,
+//! can be woken early, and turns every expired pending review into a tacit approval exactly
+//! once), and the fan-out worker that opens the reviews of large submissions.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,32 @@ pub async fn run(charte: Arc<Charte>, mut shutdown: watch::Receiver<bool>) {
         }
         if *shutdown.borrow() {
             tracing::info!("planificateur arrêté");
+            return;
+        }
+    }
+}
+
+/// Opens the reviews that large submissions left to a fan-out job (at start, those a crash
+/// interrupted), whenever a submission wakes it; runs until `shutdown` turns true.
+pub async fn open_reviews(charte: Arc<Charte>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let sleep = match charte.open_pending_reviews().await {
+            // More jobs may wait behind the ones just finished.
+            Ok(n) if n > 0 => Duration::ZERO,
+            Ok(_) => MAX_SLEEP,
+            Err(e) => {
+                tracing::warn!(error = %e, "ouverture des revues interrompue");
+                RETRY_AFTER_ERROR
+            }
+        };
+        if !sleep.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = charte.fan_outs.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        if *shutdown.borrow() {
             return;
         }
     }

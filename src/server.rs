@@ -359,6 +359,10 @@ pub async fn start_with(
         tracing::info!("{description}");
         tasks.push(worker);
     }
+    tasks.push(tokio::spawn(crate::scheduler::open_reviews(
+        charte.clone(),
+        rx.clone(),
+    )));
     tasks.push(tokio::spawn(crate::scheduler::run(charte.clone(), rx)));
     Ok(Running {
         addr,
@@ -386,6 +390,7 @@ pub fn charte(
         tacit_approvals: Default::default(),
         names_tag: Default::default(),
         rendered_feeds: Default::default(),
+        fan_outs: Default::default(),
     })
 }
 

@@ -430,3 +430,190 @@ async fn metrics_on_their_own_address_plain_logs_in_a_file_and_a_private_dev_sec
         assert_eq!(mode & 0o777, 0o600, "dev secret mode {mode:o}");
     }
 }
+
+/// The annuaire's header and `n` generated public lycées of Moselle, each with its head's
+/// address; with their UAIs.
+fn annuaire_of_lycees(n: usize) -> (String, Vec<String>) {
+    let demo = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/demo/annuaire-demo.csv"
+    ))
+    .unwrap();
+    let mut lines = demo.lines();
+    let header = lines.next().unwrap();
+    let fabert = lines.find(|l| l.starts_with("0570054Z;")).unwrap();
+    let mut csv = format!("{header}\n");
+    let mut uais = Vec::with_capacity(n);
+    for i in 0..n {
+        let digits = format!("{:07}", 5_780_000 + i);
+        let uai = format!(
+            "{digits}{}",
+            charte::domain::uai::check_letter(&digits).unwrap()
+        );
+        let row = fabert
+            .replacen("0570054Z", &uai, 1)
+            .replace("Lycée Fabert", &format!("Lycée n° {i}"))
+            .replace("ce.0570054Z@", &format!("ce.{uai}@"));
+        csv.push_str(&row);
+        csv.push('\n');
+        uais.push(uai);
+    }
+    (csv, uais)
+}
+
+/// How many of the message's schools have their review, and how many there are.
+async fn opened(http: &reqwest::Client, base: &str, token: &str, id: &str) -> (u64, u64) {
+    let m: Value = http
+        .get(format!("{base}/v1/messages/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let opened = m["summary"]
+        .as_object()
+        .map(|o| o.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    (opened, m["target_count"].as_u64().unwrap())
+}
+
+/// Every item of a paged list, following `next_cursor`.
+async fn every_page(http: &reqwest::Client, first: String, token: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut url = first.clone();
+    loop {
+        let page: Value = http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        out.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(c) => url = format!("{first}&cursor={c}"),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_a_message_to_10000_schools_opens_its_reviews_loses_none_and_doubles_none() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (csv, uais) = annuaire_of_lycees(10_000);
+    let csv_path = dir.path().join("annuaire.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    let out = charte(&[
+        "import-schools",
+        csv_path.to_str().unwrap(),
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut server = serve(dir.path());
+    let agent = token(
+        dir.path(),
+        &[
+            "--role",
+            "authority_agent",
+            "--authority",
+            "region-grand-est",
+        ],
+    );
+    let admin = token(dir.path(), &["--role", "admin"]);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut body = message(1);
+    body["targets"] = json!(uais);
+    let res = http
+        .post(format!("{}/v1/messages", server.base))
+        .bearer_auth(&agent)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // Killed once the worker is under way, before it is done.
+    let killed_at = loop {
+        let (n, total) = opened(&http, &server.base, &agent, &id).await;
+        assert_eq!(total, 10_000);
+        if n > 2 * charte::app::FAN_OUT_CHUNK as u64 {
+            server.child.kill().unwrap();
+            server.child.wait().unwrap();
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(killed_at < 10_000, "killed during the fan-out: {killed_at}");
+
+    let mut restarted = serve(dir.path());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while opened(&http, &restarted.base, &agent, &id).await.0 < 10_000 {
+        assert!(
+            Instant::now() < deadline,
+            "the reviews were never all opened"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let base = &restarted.base;
+    let mut reviews: std::collections::BTreeMap<String, usize> = Default::default();
+    let first = format!("{base}/v1/messages/{id}/reviews?limit=200");
+    for r in every_page(&http, first, &admin).await {
+        *reviews
+            .entry(r["uai"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let audit: Value = http
+        .get(format!("{base}/v1/messages/{id}/audit"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["verification"]["valid"], true);
+    let mut records: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in audit["records"].as_array().unwrap() {
+        if r["action"] == "review_opened" {
+            *records
+                .entry(r["uai"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let mut emails: std::collections::BTreeMap<String, usize> = Default::default();
+    let first = format!("{base}/v1/admin/outbox?limit=200");
+    for e in every_page(&http, first, &admin).await {
+        if e["email"]["message_id"] == id.as_str() {
+            let to = e["email"]["to"][0].as_str().unwrap();
+            *emails.entry(to.to_owned()).or_default() += 1;
+        }
+    }
+    for uai in &uais {
+        assert_eq!(reviews.get(uai), Some(&1), "reviews of {uai}");
+        assert_eq!(records.get(uai), Some(&1), "audit records of {uai}");
+        let to = format!("ce.{uai}@ac-nancy-metz.fr");
+        assert_eq!(emails.get(&to), Some(&1), "emails to {uai}");
+    }
+    assert_eq!(reviews.len(), 10_000);
+    assert_eq!(records.len(), 10_000);
+    assert_eq!(emails.len(), 10_000);
+    sigterm(&restarted.child);
+    assert!(restarted.child.wait().unwrap().success());
+}

@@ -67,7 +67,7 @@ async fn seed(store: &dyn Store) {
                 request_hash: "h".into(),
                 message_id: "m1".into(),
             }),
-            feed: vec![],
+            ..Commit::default()
         })
         .await
         .expect("seed commit");
@@ -426,6 +426,7 @@ contract!(
     a_review_context_reads_the_review_its_message_school_and_chains,
     a_message_reviews_page_by_school_newest_version_first,
     delivered_emails_and_idempotency_keys_expire_and_the_audit_trail_stays,
+    a_fan_out_job_advances_under_its_revision_and_expires_once_finished,
 );
 
 #[tokio::test]
@@ -1037,4 +1038,98 @@ async fn delivered_emails_and_idempotency_keys_expire_and_the_audit_trail_stays(
         1,
         "the audit trail stays"
     );
+}
+
+async fn a_fan_out_job_advances_under_its_revision_and_expires_once_finished(store: &dyn Store) {
+    use charte::domain::actor::{Actor, Role};
+    use charte::store::FanOut;
+    let now = OffsetDateTime::now_utc();
+    let m = message("m-fan", "region", &["0570054Z", "0670080Y", "0570108H"], T0);
+    let job = FanOut {
+        message_id: "m-fan".into(),
+        actor: Actor {
+            subject: "agent".into(),
+            name: "Agent".into(),
+            role: Role::AuthorityAgent,
+            authority: Some("region".into()),
+            uais: vec![],
+            academie: None,
+            arbitrator: None,
+        },
+        opened: 1,
+        total: 3,
+        created_at: T0,
+        finished_at: None,
+        revision: 0,
+    };
+    store
+        .commit(Commit {
+            messages: vec![m],
+            reviews: vec![review("r1", "m-fan", "0570054Z", T0)],
+            fan_out: Some(job.clone()),
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    let stored = store.fan_out("m-fan").await.unwrap().unwrap();
+    assert_eq!((stored.opened, stored.revision), (1, 1));
+    assert_eq!(
+        store.pending_fan_outs(10).await.unwrap(),
+        vec![stored.clone()]
+    );
+
+    // A chunk committed from a stale read of the job is refused whole: its review is not written.
+    let err = store
+        .commit(Commit {
+            reviews: vec![review("r2", "m-fan", "0670080Y", T0)],
+            fan_out: Some(FanOut {
+                opened: 2,
+                ..job.clone()
+            }),
+            ..Commit::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(store.review("r2").await.unwrap().is_none());
+
+    // The last chunk finishes it: it leaves the pending jobs.
+    store
+        .commit(Commit {
+            reviews: vec![
+                review("r2", "m-fan", "0670080Y", T0),
+                review("r3", "m-fan", "0570108H", T0),
+            ],
+            fan_out: Some(FanOut {
+                opened: 3,
+                finished_at: Some(now),
+                ..stored
+            }),
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    assert!(store.pending_fan_outs(10).await.unwrap().is_empty());
+    let finished = store.fan_out("m-fan").await.unwrap().unwrap();
+    assert_eq!((finished.opened, finished.revision), (3, 2));
+    assert_eq!(store.reviews_of_message("m-fan").await.unwrap().len(), 3);
+
+    // Kept for the retention, then forgotten; the reviews stay.
+    assert_eq!(
+        store
+            .expire_before(now - time::Duration::hours(1), 10)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(store.fan_out("m-fan").await.unwrap().is_some());
+    assert_eq!(
+        store
+            .expire_before(now + time::Duration::days(1), 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.fan_out("m-fan").await.unwrap().is_none());
+    assert_eq!(store.reviews_of_message("m-fan").await.unwrap().len(), 3);
 }

@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod error;
+mod fan_out;
 mod present;
 pub mod views;
 
@@ -30,14 +31,19 @@ use crate::domain::notification::{self, OutboxEmail, SchoolRef};
 use crate::domain::review::{Refusal, ReviewEvent, ReviewState, TransitionContext, transition};
 use crate::domain::uai::Uai;
 use crate::store::{
-    Commit, FeedTag, IdempotencyRecord, MessageSummary, ReviewContext, Store, StoreError,
+    Commit, FanOut, FeedTag, IdempotencyRecord, MessageSummary, ReviewContext, Store, StoreError,
 };
+pub use fan_out::FAN_OUT_CHUNK;
 use sha2::{Digest, Sha256};
 use views::*;
 
 /// How many times a use case re-reads and re-applies after losing an optimistic-concurrency race
 /// on something other than the review itself (the audit chain of a busy message).
 const MAX_ATTEMPTS: usize = 16;
+
+/// Schools one message may target: every lycée of the largest Région many times over, and what
+/// a request body of 256 KiB holds.
+pub const MAX_TARGETS: usize = 10_000;
 
 /// A new message as received by the API.
 #[derive(Debug, Clone, Default)]
@@ -147,6 +153,8 @@ pub struct Charte {
     pub calendar: Arc<Calendar>,
     /// Wakes the deadline scheduler when a nearer deadline appears.
     pub wake: Arc<Notify>,
+    /// Wakes the fan-out worker when a submission leaves reviews to open.
+    pub fan_outs: Arc<Notify>,
     /// Where heads answer (put in emails).
     pub widget_url: String,
     /// Tacit approvals recorded by this instance (exported as a metric).
@@ -504,14 +512,16 @@ impl Charte {
         let Some(days) = kind.review_days() else {
             return Ok((vec![], vec![]));
         };
-        let mut computed = Vec::with_capacity(schools.len());
-        for school in schools {
-            computed.push(self.school_deadline(school, days, now)?);
-        }
+        let deadlines = self.deadlines_of(schools, days, now)?;
+        let departments = schools
+            .iter()
+            .map(Self::department)
+            .collect::<AppResult<Vec<_>>>()?;
         let refs: Vec<_> = schools
             .iter()
-            .zip(&computed)
-            .map(|(s, (dept, d))| crate::domain::message::SchoolDeadline {
+            .zip(&departments)
+            .zip(&deadlines)
+            .map(|((s, dept), d)| crate::domain::message::SchoolDeadline {
                 uai: s.uai.as_str(),
                 name: &s.name,
                 department: dept,
@@ -519,7 +529,7 @@ impl Charte {
             })
             .collect();
         let violations = crate::domain::message::check_display_window(content, &refs);
-        Ok((violations, computed.into_iter().map(|(_, d)| d).collect()))
+        Ok((violations, deadlines))
     }
 
     fn open_review(
@@ -614,28 +624,38 @@ impl Charte {
             }
             Some(r) => r,
         };
-        if raw.len() > 5_000 {
+        if raw.len() > MAX_TARGETS {
             return Err(AppError::invalid(
                 "targets",
-                "5 000 établissements au plus par communication.",
+                "10 000 établissements au plus par communication : partagez les destinataires entre plusieurs communications.",
             ));
         }
         let mut violations = Vec::new();
         let mut seen = BTreeSet::new();
-        let mut schools = Vec::new();
+        let mut wanted = Vec::with_capacity(raw.len());
         for (i, code) in raw.iter().enumerate() {
-            let field = format!("targets[{i}]");
-            let uai = match Uai::parse_exact(code) {
-                Ok(u) => u,
-                Err(e) => {
-                    violations.push(Violation::new(field, e.to_string()));
-                    continue;
+            match Uai::parse_exact(code) {
+                Ok(uai) => {
+                    if seen.insert(uai.clone()) {
+                        wanted.push((i, uai));
+                    }
                 }
-            };
-            if !seen.insert(uai.clone()) {
-                continue;
+                Err(e) => violations.push(Violation::new(format!("targets[{i}]"), e.to_string())),
             }
-            match self.store.school(&uai).await? {
+        }
+        // One read for every school, whatever their number.
+        let uais: Vec<Uai> = wanted.iter().map(|(_, u)| u.clone()).collect();
+        let mut found: HashMap<Uai, School> = self
+            .store
+            .schools_of(&uais)
+            .await?
+            .into_iter()
+            .map(|s| (s.uai.clone(), s))
+            .collect();
+        let mut schools = Vec::with_capacity(wanted.len());
+        for (i, uai) in wanted {
+            let field = format!("targets[{i}]");
+            match found.remove(&uai) {
                 None => violations.push(Violation::new(
                     field,
                     format!(
@@ -648,6 +668,13 @@ impl Charte {
                 },
             }
         }
+        violations.sort_by_key(|v| {
+            v.field
+                .trim_start_matches("targets[")
+                .trim_end_matches(']')
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
         if violations.is_empty() {
             Ok(schools)
         } else {
@@ -788,7 +815,6 @@ impl Charte {
             revision: 0,
         };
         let authority_name = self.authority_name(&authority_id);
-        let mut reviews = Vec::new();
         let mut outbox = Vec::new();
         let mut first = entry(
             actor,
@@ -805,7 +831,9 @@ impl Charte {
             .emergency
             .as_ref()
             .map(|e| format!("{} — {}", e.category.label(), e.justification));
-        let entries = vec![first];
+        let mut entries = vec![first];
+        let mut reviews = Vec::new();
+        let mut fan_out = None;
 
         if purpose == Purpose::Evaluation {
             for code in &academies {
@@ -820,31 +848,33 @@ impl Charte {
                 }
             }
         } else {
-            for (i, school) in schools.iter().enumerate() {
-                let (review, mail) = self.open_for_school(
-                    &message,
-                    &version,
-                    school,
-                    deadlines.get(i),
-                    now,
-                    &authority_name,
-                )?;
-                outbox.extend(mail);
-                reviews.push(review);
+            // The first chunk of reviews goes with the message; a job opens the others.
+            let head = schools.len().min(fan_out::FAN_OUT_CHUNK);
+            let known = (!deadlines.is_empty()).then(|| &deadlines[..head]);
+            let opened = self.open_reviews(&message, &version, actor, &schools[..head], known)?;
+            reviews = opened.reviews;
+            outbox.extend(opened.outbox);
+            entries.extend(opened.entries);
+            if head < schools.len() {
+                fan_out = Some(FanOut {
+                    message_id: message.id.clone(),
+                    actor: actor.clone(),
+                    opened: head,
+                    total: schools.len(),
+                    created_at: now,
+                    finished_at: None,
+                    revision: 0,
+                });
             }
         }
         if kind == MessageKind::Emergency {
             tracing::warn!(authority = %authority_id, message = %message.id, "communication d'urgence publiée");
         }
-        let (audit, _) = crate::domain::audit::ChainHead::default().extend(
-            &message.id,
-            crate::domain::audit::MESSAGE_CHAIN,
-            entries,
-        );
+        let more = fan_out.is_some();
         let commit = Commit {
             messages: vec![message.clone()],
             reviews,
-            audit,
+            audit: fan_out::fresh_chains(&message.id, entries),
             outbox,
             idempotency: scoped_key.as_ref().map(|(key, hash)| IdempotencyRecord {
                 key: key.clone(),
@@ -852,6 +882,7 @@ impl Charte {
                 message_id: message.id.clone(),
             }),
             feed: vec![],
+            fan_out,
         };
         if !self.commit(commit, Some(&message)).await? {
             // Only the idempotency key can collide for a brand-new message: a concurrent twin won.
@@ -863,6 +894,9 @@ impl Charte {
             return Err(AppError::Conflict(
                 "La soumission est entrée en conflit avec une autre : réessayez.".into(),
             ));
+        }
+        if more {
+            self.fan_outs.notify_one();
         }
         Ok((self.get_message(actor, &message.id).await?, true))
     }
@@ -895,6 +929,8 @@ impl Charte {
         message_id: &str,
         nv: NewVersion,
     ) -> AppResult<MessageView> {
+        // A new version supersedes every open review: they must all be open first.
+        self.finish_fan_out(message_id).await?;
         for _ in 0..MAX_ATTEMPTS {
             let message = self.load_message_for_authority(actor, message_id).await?;
             if message.withdrawn.is_some() {
@@ -1058,6 +1094,7 @@ impl Charte {
                         outbox,
                         idempotency: None,
                         feed: vec![],
+                        fan_out: None,
                     },
                 )
                 .await?
@@ -1077,6 +1114,8 @@ impl Charte {
         message_id: &str,
         motive: Option<String>,
     ) -> AppResult<MessageView> {
+        // A withdrawal ends every open review: they must all be open first.
+        self.finish_fan_out(message_id).await?;
         for _ in 0..MAX_ATTEMPTS {
             let mut message = self.load_message_for_authority(actor, message_id).await?;
             if let Some(w) = &message.withdrawn {
@@ -1172,6 +1211,7 @@ impl Charte {
                         outbox,
                         idempotency: None,
                         feed: vec![],
+                        fan_out: None,
                     },
                 )
                 .await?
@@ -1910,6 +1950,7 @@ impl Charte {
                         outbox,
                         idempotency: None,
                         feed: vec![],
+                        fan_out: None,
                     },
                 )
                 .await?
@@ -2009,6 +2050,7 @@ impl Charte {
                         outbox,
                         idempotency: None,
                         feed: vec![],
+                        fan_out: None,
                     },
                 )
                 .await?

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use super::{
-    ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FeedChange, FeedTag,
+    ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FanOut, FeedChange, FeedTag,
     IdempotencyRecord, MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext, Store,
     StoreError, StoreResult, StoredPublication, TrackedEmail, arbitrator_key, closed_dispute,
     due_at, open_dispute, review_order_key, standing_rank, timeline_key,
@@ -72,6 +72,13 @@ const FEED: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("feed");
 const FEED_VERSIONS: TableDefinition<&str, u64> = TableDefinition::new("feed_versions");
 /// (school, instant in µs, message): each start and end of display, for the feed's tag.
 const FEED_BOUNDS: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("feed_bounds");
+/// Fan-out jobs by message id.
+const FAN_OUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("fan_outs");
+/// Unfinished fan-out jobs by creation (ns), message id.
+const FAN_OUTS_PENDING: TableDefinition<(i128, &str), ()> =
+    TableDefinition::new("fan_outs_pending");
+/// Finished fan-out jobs by end (ns), message id, for their expiry.
+const FAN_OUTS_DONE: TableDefinition<(i128, &str), ()> = TableDefinition::new("fan_outs_done");
 
 /// Delivery bookkeeping of one outbox email, with the keys of the index rows it owns.
 #[derive(Serialize, serde::Deserialize)]
@@ -168,6 +175,9 @@ impl EmbeddedStore {
             txn.open_table(MESSAGE_DEADLINES).map_err(other)?;
             txn.open_table(FEED_VERSIONS).map_err(other)?;
             txn.open_table(FEED_BOUNDS).map_err(other)?;
+            txn.open_table(FAN_OUTS).map_err(other)?;
+            txn.open_table(FAN_OUTS_PENDING).map_err(other)?;
+            txn.open_table(FAN_OUTS_DONE).map_err(other)?;
         }
         txn.commit().map_err(other)?;
         backfill_mail_states(&db)?;
@@ -485,9 +495,47 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
             let mut at = txn.open_table(IDEMPOTENCY_AT).map_err(other)?;
             at.insert((now, idem.key.as_str()), ()).map_err(other)?;
         }
+
+        if let Some(job) = &c.fan_out {
+            write_fan_out(&txn, job)?;
+        }
     }
     // Dropping the transaction on any early return above aborts it: nothing is half-written.
     txn.commit().map_err(other)
+}
+
+/// Writes a fan-out job if its stored revision is the one it was read at, with its index rows.
+fn write_fan_out(txn: &redb::WriteTransaction, job: &FanOut) -> StoreResult<()> {
+    let mut jobs = txn.open_table(FAN_OUTS).map_err(other)?;
+    let stored: Option<FanOut> = jobs
+        .get(job.message_id.as_str())
+        .map_err(other)?
+        .map(|v| decode(v.value()))
+        .transpose()?;
+    if stored.as_ref().map_or(0, |s| s.revision) != job.revision {
+        return Err(StoreError::Conflict(format!(
+            "l'ouverture des revues de {} a avancé entre-temps",
+            job.message_id
+        )));
+    }
+    let id = job.message_id.as_str();
+    let mut pending = txn.open_table(FAN_OUTS_PENDING).map_err(other)?;
+    match job.finished_at {
+        None => {
+            pending
+                .insert((nanos(job.created_at), id), ())
+                .map_err(other)?;
+        }
+        Some(at) => {
+            pending.remove((nanos(job.created_at), id)).map_err(other)?;
+            let mut done = txn.open_table(FAN_OUTS_DONE).map_err(other)?;
+            done.insert((nanos(at), id), ()).map_err(other)?;
+        }
+    }
+    let mut next = job.clone();
+    next.revision = job.revision + 1;
+    jobs.insert(id, encode(&next)?.as_slice()).map_err(other)?;
+    Ok(())
 }
 
 /// Counts `r` in its message's summary if it is (or replaces) its school's current review.
@@ -969,6 +1017,29 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn fan_out(&self, message_id: &str) -> StoreResult<Option<FanOut>> {
+        let id = message_id.to_owned();
+        self.blocking(move |db| Self::get_json(db, FAN_OUTS, &id))
+            .await
+    }
+
+    async fn pending_fan_outs(&self, limit: usize) -> StoreResult<Vec<FanOut>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let pending = txn.open_table(FAN_OUTS_PENDING).map_err(other)?;
+            let jobs = txn.open_table(FAN_OUTS).map_err(other)?;
+            let mut out = Vec::new();
+            for row in pending.iter().map_err(other)?.take(limit) {
+                let (k, _) = row.map_err(other)?;
+                if let Some(v) = jobs.get(k.value().1).map_err(other)? {
+                    out.push(decode(v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
         let key = key.to_owned();
         self.blocking(move |db| Self::get_json(db, IDEMPOTENCY, &key))
@@ -1227,6 +1298,20 @@ fn expire_before(db: &Database, before: OffsetDateTime, limit: usize) -> StoreRe
         for (at, key) in old {
             keys.remove(key.as_str()).map_err(other)?;
             reserved.remove((at, key.as_str())).map_err(other)?;
+            removed += 1;
+        }
+        let mut jobs = txn.open_table(FAN_OUTS).map_err(other)?;
+        let mut done = txn.open_table(FAN_OUTS_DONE).map_err(other)?;
+        let old: Vec<(i128, String)> = done
+            .range(..(nanos(before), ""))
+            .map_err(other)?
+            .take(limit)
+            .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
+            .collect::<Result<_, _>>()
+            .map_err(other)?;
+        for (at, id) in old {
+            jobs.remove(id.as_str()).map_err(other)?;
+            done.remove((at, id.as_str())).map_err(other)?;
             removed += 1;
         }
     }

@@ -6,7 +6,7 @@
 --   requeue <prefix> <id>                               -> "OK" | "NOTFOUND" | current status
 --   expire  <prefix> <before_ms> <limit>                -> how many records were removed
 --           (emails delivered before, with their state and outbox entry; idempotency keys
---           reserved before)
+--           reserved before; fan-out jobs finished before)
 -- Keys: <prefix>:mail:<id> (the email), <prefix>:mail_state:<id> (hash), <prefix>:mail_due and
 -- <prefix>:mail_dead (sorted sets, score in ms), <prefix>:mail_sent (counter).
 local op = ARGV[1]
@@ -90,6 +90,13 @@ elseif op == "expire" then
   for _, key in ipairs(redis.call("ZRANGEBYSCORE", idem_at, "-inf", "(" .. before, "LIMIT", 0, limit)) do
     redis.call("DEL", prefix .. ":idem:" .. key)
     redis.call("ZREM", idem_at, key)
+    removed = removed + 1
+  end
+  local jobs_done = prefix .. ":fan_outs_done"
+  for _, id in ipairs(redis.call("ZRANGEBYSCORE", jobs_done, "-inf", "(" .. before, "LIMIT", 0, limit)) do
+    redis.call("DEL", prefix .. ":fan_out:" .. id)
+    redis.call("HDEL", prefix .. ":revs", "f:" .. id)
+    redis.call("ZREM", jobs_done, id)
     removed = removed + 1
   end
   return removed

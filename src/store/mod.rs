@@ -69,6 +69,31 @@ pub struct Commit {
     /// Changes to the schools' feeds, derived from the message and reviews by
     /// [`Commit::derive_feed`].
     pub feed: Vec<FeedChange>,
+    /// A fan-out job to create or advance, under the same revision rule as messages.
+    pub fan_out: Option<FanOut>,
+}
+
+/// The reviews of a large submission still to open. It is committed with the message, then
+/// worked through in chunks, each committed with the job's new cursor, so that no single commit
+/// holds the store for long and a crash at any point neither loses nor doubles a review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanOut {
+    /// The message whose targets get a review.
+    pub message_id: String,
+    /// Who submitted it (the audit trail names them for every review opened).
+    pub actor: crate::domain::actor::Actor,
+    /// How many of the message's targets, in order, already have their review.
+    pub opened: usize,
+    /// How many targets in all.
+    pub total: usize,
+    /// When the job was committed (with the message).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When its last chunk was committed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// Optimistic-concurrency revision (0 for a new job).
+    pub revision: u64,
 }
 
 /// One change to a school's feed: a message goes on display there, or leaves it.
@@ -512,6 +537,11 @@ pub trait Store: Send + Sync + 'static {
     /// The soonest deadline of any pending review.
     async fn next_deadline(&self) -> StoreResult<Option<OffsetDateTime>>;
 
+    /// A message's fan-out job, finished or not.
+    async fn fan_out(&self, message_id: &str) -> StoreResult<Option<FanOut>>;
+    /// Up to `limit` unfinished fan-out jobs, oldest first.
+    async fn pending_fan_outs(&self, limit: usize) -> StoreResult<Vec<FanOut>>;
+
     /// A stored idempotency record.
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
     /// Queued emails, oldest first.
@@ -554,7 +584,8 @@ pub trait Store: Send + Sync + 'static {
     /// How many emails are queued, sent and dead.
     async fn mail_counts(&self) -> StoreResult<MailCounts>;
     /// Forgets, at most `limit` of each at a time, what only serves for a while: emails delivered
-    /// before `before` (with their delivery records) and idempotency keys reserved before it.
+    /// before `before` (with their delivery records), idempotency keys reserved before it and
+    /// fan-out jobs finished before it.
     /// The audit trail, which records every email sent, is never forgotten. Returns how many
     /// records went.
     async fn expire_before(&self, before: OffsetDateTime, limit: usize) -> StoreResult<usize>;

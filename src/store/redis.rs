@@ -13,10 +13,10 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use super::{
-    ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FeedTag, IdempotencyRecord,
-    MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext, Store, StoreError,
-    StoreResult, StoredPublication, TrackedEmail, arbitrator_key, closed_dispute, due_at,
-    open_dispute, review_order_key, standing_rank, timeline_key,
+    ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FanOut, FeedTag,
+    IdempotencyRecord, MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext, Store,
+    StoreError, StoreResult, StoredPublication, TrackedEmail, arbitrator_key, closed_dispute,
+    due_at, open_dispute, review_order_key, standing_rank, timeline_key,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
@@ -482,6 +482,47 @@ impl RedisStore {
             // Indexed by when it was reserved, so that it expires after the retention.
             push(&mut writes, &["ZADDNOW", &self.k(&["idem_at"]), &idem.key]);
         }
+        if let Some(job) = &c.fan_out {
+            let field = format!("f:{}", job.message_id);
+            let mut next = job.clone();
+            next.revision = job.revision + 1;
+            push(
+                &mut checks,
+                &["CHK", &revs, &field, &job.revision.to_string()],
+            );
+            push(
+                &mut writes,
+                &["SET", &self.k(&["fan_out", &job.message_id]), &json(&next)?],
+            );
+            push(
+                &mut writes,
+                &["HSET", &revs, &field, &next.revision.to_string()],
+            );
+            let pending = self.k(&["fan_outs_pending"]);
+            match job.finished_at {
+                None => push(
+                    &mut writes,
+                    &[
+                        "ZADD",
+                        &pending,
+                        &ms(job.created_at).to_string(),
+                        &job.message_id,
+                    ],
+                ),
+                Some(at) => {
+                    push(&mut writes, &["ZREM", &pending, &job.message_id]);
+                    push(
+                        &mut writes,
+                        &[
+                            "ZADD",
+                            &self.k(&["fan_outs_done"]),
+                            &ms(at).to_string(),
+                            &job.message_id,
+                        ],
+                    );
+                }
+            }
+        }
         checks.extend(writes);
         Ok(checks)
     }
@@ -806,6 +847,19 @@ impl Store for RedisStore {
         Ok(first.first().and_then(|(_, score)| {
             OffsetDateTime::from_unix_timestamp_nanos(*score as i128 * 1_000_000).ok()
         }))
+    }
+
+    async fn fan_out(&self, message_id: &str) -> StoreResult<Option<FanOut>> {
+        self.get_json(self.k(&["fan_out", message_id])).await
+    }
+
+    async fn pending_fan_outs(&self, limit: usize) -> StoreResult<Vec<FanOut>> {
+        let key = self.k(&["fan_outs_pending"]);
+        let ids: Vec<String> = self
+            .run(|mut c| async move { c.zrange(key, 0, limit as isize - 1).await })
+            .await?;
+        self.many(ids.iter().map(|id| self.k(&["fan_out", id])).collect())
+            .await
     }
 
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {

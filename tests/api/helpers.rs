@@ -403,6 +403,7 @@ fn empty_charte() -> Charte {
         tacit_approvals: Default::default(),
         names_tag: Default::default(),
         rendered_feeds: Default::default(),
+        fan_outs: Default::default(),
     }
 }
 

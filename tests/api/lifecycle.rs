@@ -925,8 +925,8 @@ async fn a_head_answering_twice_at_once_gets_one_decision_and_conflicts_for_the_
         .await;
     assert_eq!(
         audit.body["records"].as_array().unwrap().len(),
-        2,
-        "submitted + one decision: {}",
+        3,
+        "submitted, review opened and one decision: {}",
         audit.body
     );
     assert_eq!(audit.body["verification"]["valid"], true);

@@ -3,6 +3,7 @@
 mod authorization;
 mod contract;
 mod errors;
+mod fan_out;
 mod helpers;
 mod lifecycle;
 mod workflow;

@@ -665,7 +665,16 @@ async fn nothing_acknowledged_is_lost_across_a_restart_and_the_audit_trail_still
         .iter()
         .map(|r| r["action"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(actions, vec!["submitted", "approved", "tacitly_approved"]);
+    assert_eq!(
+        actions,
+        vec![
+            "submitted",
+            "review_opened",
+            "approved",
+            "review_opened",
+            "tacitly_approved"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -684,7 +693,11 @@ async fn tampering_with_a_stored_audit_record_is_detected() {
     .await;
 
     let records = app.charte.store.audit(&id).await.unwrap();
-    assert_eq!(records.len(), 2);
+    assert_eq!(
+        records.len(),
+        3,
+        "submitted, review opened, rectification requested"
+    );
     // The head's rectification request is rewritten to look like no objection.
     let mut forged = records
         .iter()
@@ -705,7 +718,8 @@ async fn tampering_with_a_stored_audit_record_is_detected() {
         audit.body["verification"]["first_invalid_chain"],
         LYCEE_FABERT
     );
-    assert_eq!(audit.body["verification"]["first_invalid_seq"], 1);
+    // The school's chain opens with its review; the forged record is the second.
+    assert_eq!(audit.body["verification"]["first_invalid_seq"], 2);
     assert!(
         audit.body["verification"]["detail"]
             .as_str()
