@@ -110,7 +110,9 @@ async fn main() {
             targets: Some(targets.clone()),
             ..Default::default()
         };
-        charte.submit(&agent, sub, None).await.unwrap();
+        let (view, _) = charte.submit(&agent, sub, None).await.unwrap();
+        // No worker runs here: the reviews beyond the first chunk are opened now.
+        charte.finish_fan_out(&view.id).await.unwrap();
     }
     let seeded = seeding.elapsed();
     clock.set(OffsetDateTime::now_utc());

@@ -123,8 +123,10 @@ async fn main() {
         assert_eq!(res.status(), 201);
         let v: Value = res.json().await.unwrap();
         submit_times.push(t.elapsed());
-        // The submission answers with its summary; the reviews come a page at a time.
+        // The submission answers with its summary; the reviews, opened in chunks behind it, come
+        // a page at a time once all are open.
         let id = v["id"].as_str().unwrap().to_owned();
+        running.charte.finish_fan_out(&id).await.unwrap();
         let mut cursor = String::new();
         loop {
             let page: Value = http

@@ -351,6 +351,8 @@ async fn thousands_of_reviews_falling_due_together_are_tacitly_approved_once_des
             .submit(&agent(), submission(targets.clone(), then), None)
             .await
             .unwrap();
+        // No worker runs here: the reviews beyond the first chunk are opened now.
+        charte.finish_fan_out(&view.id).await.unwrap();
         let reviews = charte.store.reviews_of_message(&view.id).await.unwrap();
         ledger.extend(reviews.into_iter().map(|r| r.id));
     }

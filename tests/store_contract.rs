@@ -427,6 +427,7 @@ contract!(
     a_message_reviews_page_by_school_newest_version_first,
     delivered_emails_and_idempotency_keys_expire_and_the_audit_trail_stays,
     a_fan_out_job_advances_under_its_revision_and_expires_once_finished,
+    a_school_inbox_pages_pending_by_deadline_then_the_others_and_follows_state_changes,
 );
 
 #[tokio::test]
@@ -1132,4 +1133,64 @@ async fn a_fan_out_job_advances_under_its_revision_and_expires_once_finished(sto
     );
     assert!(store.fan_out("m-fan").await.unwrap().is_none());
     assert_eq!(store.reviews_of_message("m-fan").await.unwrap().len(), 3);
+}
+
+async fn a_school_inbox_pages_pending_by_deadline_then_the_others_and_follows_state_changes(
+    store: &dyn Store,
+) {
+    use charte::domain::uai::Uai;
+    let fabert = Uai::parse("0570054Z").unwrap();
+    let kleber = Uai::parse("0670080Y").unwrap();
+    let a = review("ra", "m1", "0570054Z", datetime!(2025-12-03 00:00 +01:00));
+    let b = review("rb", "m2", "0570054Z", datetime!(2025-12-01 00:00 +01:00));
+    let c = review("rc", "m3", "0570054Z", datetime!(2025-12-05 00:00 +01:00));
+    store
+        .commit(Commit {
+            reviews: vec![a, b.clone(), c],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids = |page: &[(String, charte::domain::message::Review)]| {
+        page.iter().map(|(_, r)| r.id.clone()).collect::<Vec<_>>()
+    };
+    let first = store.inbox_page(&fabert, None, None, 2).await.unwrap();
+    assert_eq!(ids(&first), ["rb", "ra"], "soonest deadline first");
+    let rest = store
+        .inbox_page(&fabert, None, Some(&first[1].0), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), ["rc"]);
+
+    // Approved, b leaves the pending reviews and goes after them.
+    let mut approved = b;
+    approved.state = ReviewState::Approved;
+    approved.deadline = None;
+    approved.revision = 1;
+    store
+        .commit(Commit {
+            reviews: vec![approved],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let all = store.inbox_page(&fabert, None, None, 10).await.unwrap();
+    assert_eq!(ids(&all), ["ra", "rc", "rb"]);
+    let pending = store
+        .inbox_page(&fabert, Some(ReviewState::Pending), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&pending), ["ra", "rc"]);
+    let decided = store
+        .inbox_page(&fabert, Some(ReviewState::Approved), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&decided), ["rb"]);
+    assert!(
+        store
+            .inbox_page(&kleber, None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -400,11 +400,15 @@ impl Charte {
                     .push(e.clone());
             }
             base.audit.clear();
-            for (chain, list) in by_chain {
-                let head = match context {
-                    Some(c) if attempt == 0 => c.head(&chain),
-                    _ => self.store.audit_head(&message.id, &chain).await?,
-                };
+            // The heads come from the context read just before, or all in one read.
+            let heads = match context {
+                Some(c) if attempt == 0 => by_chain.keys().map(|chain| c.head(chain)).collect(),
+                _ => {
+                    let chains: Vec<String> = by_chain.keys().cloned().collect();
+                    self.store.audit_heads(&message.id, &chains).await?
+                }
+            };
+            for ((chain, list), head) in by_chain.into_iter().zip(heads) {
                 base.audit.extend(head.extend(&message.id, &chain, list).0);
             }
             if self.commit(base.clone(), Some(message)).await? {
@@ -1584,16 +1588,51 @@ impl Charte {
             }
             None => None,
         };
-        let reviews: Vec<Review> = match actor.role {
-            Role::Head => {
-                let mut out = Vec::new();
-                for u in &actor.uais {
-                    if filter_uai.as_ref().is_none_or(|f| f == u) {
-                        out.extend(self.store.reviews_of_school(u).await?);
-                    }
+        let state_filter = parse_state(q.state.as_deref())?;
+        // A school's inbox is an index in the store: only the page is read.
+        let inboxes: Vec<&Uai> = match actor.role {
+            Role::Head => actor
+                .uais
+                .iter()
+                .filter(|u| filter_uai.as_ref().is_none_or(|f| f == *u))
+                .collect(),
+            Role::AcademicServices | Role::Admin => match &filter_uai {
+                Some(u) => vec![u],
+                None => {
+                    return Err(AppError::invalid(
+                        "uai",
+                        "Précisez l'établissement (paramètre `uai`).",
+                    ));
                 }
-                out
+            },
+            _ => vec![],
+        };
+        if !inboxes.is_empty() {
+            let limit = page_size(q)?;
+            let after = decode_cursor(q)?;
+            let mut merged = Vec::new();
+            for u in inboxes {
+                merged.extend(
+                    self.store
+                        .inbox_page(u, state_filter, after.as_deref(), limit + 1)
+                        .await?,
+                );
             }
+            merged.sort_by(|a, b| a.0.cmp(&b.0));
+            // A school's reviews are all visible to a caller or none are: the page stays whole.
+            merged.retain(|(_, r)| Self::can_see_review(actor, r));
+            let more = merged.len() > limit;
+            merged.truncate(limit);
+            let next_cursor = if more {
+                merged.last().map(|(k, _)| b64(k))
+            } else {
+                None
+            };
+            let page: Vec<&Review> = merged.iter().map(|(_, r)| r).collect();
+            let items = self.present_reviews(&page).await?;
+            return Ok(ReviewPage { items, next_cursor });
+        }
+        let reviews: Vec<Review> = match actor.role {
             Role::AuthorityAgent | Role::AuthorityRepresentative => {
                 let mut out = Vec::new();
                 for m in self
@@ -1606,18 +1645,8 @@ impl Charte {
                 out
             }
             Role::Arbitrator => self.store.open_disputes(actor.arbitrator.as_ref()).await?,
-            Role::AcademicServices | Role::Admin => match &filter_uai {
-                Some(u) => self.store.reviews_of_school(u).await?,
-                None => {
-                    return Err(AppError::invalid(
-                        "uai",
-                        "Précisez l'établissement (paramètre `uai`).",
-                    ));
-                }
-            },
-            Role::Ent => vec![],
+            Role::Head | Role::AcademicServices | Role::Admin | Role::Ent => vec![],
         };
-        let state_filter = parse_state(q.state.as_deref())?;
         let mut keyed = Vec::new();
         for r in reviews.iter().filter(|r| Self::can_see_review(actor, r)) {
             if filter_uai.as_ref().is_some_and(|u| *u != r.uai)
@@ -1625,17 +1654,7 @@ impl Charte {
             {
                 continue;
             }
-            let rank = if r.state == ReviewState::Pending {
-                0
-            } else {
-                1
-            };
-            let due = r
-                .deadline
-                .as_ref()
-                .map_or(i128::MAX / 2, |d| d.expires_at.unix_timestamp_nanos());
-            let opened = i64::MAX - r.opened_at.unix_timestamp();
-            let key = format!("{rank}{due:040}{opened:020}{}", r.id);
+            let key = crate::store::inbox_key(r);
             keyed.push((key, r));
         }
         // Only the page is presented, its schools read together.
@@ -1894,6 +1913,20 @@ impl Charte {
             let mut changed = Vec::new();
             let mut entries = Vec::new();
             let mut outbox = Vec::new();
+            // The schools not read yet, in one read.
+            let mut unread: Vec<Uai> = reviews
+                .iter()
+                .filter(|r| !schools.contains_key(&r.uai))
+                .map(|r| r.uai.clone())
+                .collect();
+            unread.sort();
+            unread.dedup();
+            if !unread.is_empty() {
+                for school in self.store.schools_of(&unread).await? {
+                    let dept = Self::department(&school)?;
+                    schools.insert(school.uai.clone(), (school, dept));
+                }
+            }
             for review in reviews
                 .into_iter()
                 .filter(|r| r.state == ReviewState::Pending && r.message_id == message_id)
@@ -2129,7 +2162,7 @@ impl Charte {
     /// for every commit. Returns how many messages it indexed.
     pub async fn index_read_models_once(&self) -> AppResult<usize> {
         // Named after the format of the read models: a new format indexes them anew.
-        const DONE: &str = "read_models_indexed_v2";
+        const DONE: &str = "read_models_indexed_v3";
         if self.store.meta(DONE).await?.is_some() {
             return Ok(0);
         }

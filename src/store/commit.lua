@@ -12,6 +12,10 @@
 --                                    counts a review in its message's summary when its rank is
 --                                    at least that of its school's current review (it is, or
 --                                    replaces, the current one)
+--   INBOX <hash> <review> <prefix> <state> <key>
+--                                    moves a review in its school's inbox: out of <prefix>:* and
+--                                    <prefix>:<old state> under the key <hash> remembers for it,
+--                                    into <prefix>:* and <prefix>:<state> under <key>
 --   BUMP <key>                       a version: max(stored + 1, Redis's clock in µs), so a version
 --                                    handed out before the data was wiped cannot come back
 local genesis = string.rep("0", 64)
@@ -61,6 +65,9 @@ while i <= n do
   elseif op == "STANDING" then
     table.insert(ops, { "STANDING", ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5] })
     i = i + 6
+  elseif op == "INBOX" then
+    table.insert(ops, { "INBOX", ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5] })
+    i = i + 6
   elseif op == "BUMP" then
     table.insert(ops, { "BUMP", ARGV[i + 1] })
     i = i + 2
@@ -85,6 +92,17 @@ for _, o in ipairs(ops) do
       redis.call("HINCRBY", o[3], o[6], 1)
       redis.call("HSET", o[2], o[4], o[5] .. "|" .. o[6])
     end
+  elseif o[1] == "INBOX" then
+    local old = redis.call("HGET", o[2], o[3])
+    if old then
+      local sep = string.find(old, "|", 1, true)
+      local old_state, old_key = string.sub(old, 1, sep - 1), string.sub(old, sep + 1)
+      redis.call("ZREM", o[4] .. ":*", old_key)
+      redis.call("ZREM", o[4] .. ":" .. old_state, old_key)
+    end
+    redis.call("ZADD", o[4] .. ":*", 0, o[6])
+    redis.call("ZADD", o[4] .. ":" .. o[5], 0, o[6])
+    redis.call("HSET", o[2], o[3], o[5] .. "|" .. o[6])
   elseif o[1] == "BUMP" then
     local t = redis.call("TIME")
     local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])

@@ -18,7 +18,7 @@ use super::{
     ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FanOut, FeedChange, FeedTag,
     IdempotencyRecord, MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext, Store,
     StoreError, StoreResult, StoredPublication, TrackedEmail, arbitrator_key, closed_dispute,
-    due_at, open_dispute, review_order_key, standing_rank, timeline_key,
+    due_at, inbox_key, open_dispute, review_order_key, standing_rank, timeline_key,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
@@ -72,6 +72,10 @@ const FEED: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("feed");
 const FEED_VERSIONS: TableDefinition<&str, u64> = TableDefinition::new("feed_versions");
 /// (school, instant in µs, message): each start and end of display, for the feed's tag.
 const FEED_BOUNDS: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("feed_bounds");
+/// Each school's inbox: (UAI, `*` or a state's name, [`inbox_key`]) → review id.
+const INBOX: TableDefinition<(&str, &str, &str), &str> = TableDefinition::new("inbox");
+/// The scope of an inbox row that lists a school's reviews in every state.
+const ALL_STATES: &str = "*";
 /// Fan-out jobs by message id.
 const FAN_OUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("fan_outs");
 /// Unfinished fan-out jobs by creation (ns), message id.
@@ -175,6 +179,7 @@ impl EmbeddedStore {
             txn.open_table(MESSAGE_DEADLINES).map_err(other)?;
             txn.open_table(FEED_VERSIONS).map_err(other)?;
             txn.open_table(FEED_BOUNDS).map_err(other)?;
+            txn.open_table(INBOX).map_err(other)?;
             txn.open_table(FAN_OUTS).map_err(other)?;
             txn.open_table(FAN_OUTS_PENDING).map_err(other)?;
             txn.open_table(FAN_OUTS_DONE).map_err(other)?;
@@ -333,6 +338,7 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
         let mut standings = txn.open_table(STANDINGS).map_err(other)?;
         let mut counts = txn.open_table(STATE_COUNTS).map_err(other)?;
         let mut order = txn.open_table(REVIEW_ORDER).map_err(other)?;
+        let mut inbox = txn.open_table(INBOX).map_err(other)?;
         for r in &c.reviews {
             let stored: Option<Review> = reviews
                 .get(r.id.as_str())
@@ -355,6 +361,12 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                 _ => {}
             }
             if let Some(s) = &stored {
+                let key = inbox_key(s);
+                for scope in [ALL_STATES, s.state.name()] {
+                    inbox
+                        .remove((s.uai.as_str(), scope, key.as_str()))
+                        .map_err(other)?;
+                }
                 if let Some(at) = due_at(s) {
                     deadlines
                         .remove((nanos(at), s.id.as_str()))
@@ -385,6 +397,12 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                     .map_err(other)?;
                 message_deadlines
                     .insert((r.message_id.as_str(), nanos(at), r.id.as_str()), ())
+                    .map_err(other)?;
+            }
+            let key = inbox_key(r);
+            for scope in [ALL_STATES, r.state.name()] {
+                inbox
+                    .insert((r.uai.as_str(), scope, key.as_str()), r.id.as_str())
                     .map_err(other)?;
             }
             update_standing(&mut standings, &mut counts, r)?;
@@ -643,6 +661,42 @@ fn feed_tag_in(
 
 #[async_trait]
 impl Store for EmbeddedStore {
+    async fn inbox_page(
+        &self,
+        uai: &Uai,
+        state: Option<ReviewState>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Review)>> {
+        let (uai, after) = (uai.to_string(), after.map(str::to_owned));
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let inbox = txn.open_table(INBOX).map_err(other)?;
+            let reviews = txn.open_table(REVIEWS).map_err(other)?;
+            let scope = state.map_or(ALL_STATES, ReviewState::name);
+            let from = after.as_deref().unwrap_or("");
+            let mut out = Vec::with_capacity(limit);
+            for row in inbox
+                .range((uai.as_str(), scope, from)..=(uai.as_str(), scope, "\u{10FFFF}"))
+                .map_err(other)?
+            {
+                let (k, v) = row.map_err(other)?;
+                let key = k.value().2;
+                if after.as_deref() == Some(key) {
+                    continue;
+                }
+                if let Some(raw) = reviews.get(v.value()).map_err(other)? {
+                    out.push((key.to_owned(), decode(raw.value())?));
+                }
+                if out.len() == limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn message_reviews_page(
         &self,
         message_id: &str,
@@ -918,6 +972,29 @@ impl Store for EmbeddedStore {
         arbitrator: Option<&ArbitratorRef>,
     ) -> StoreResult<Vec<Review>> {
         self.disputes_in(CLOSED_DISPUTES, arbitrator).await
+    }
+
+    async fn audit_heads(
+        &self,
+        message_id: &str,
+        chains: &[String],
+    ) -> StoreResult<Vec<ChainHead>> {
+        let (key, chains) = (message_id.to_owned(), chains.to_vec());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let t = txn.open_table(AUDIT_HEADS).map_err(other)?;
+            chains
+                .iter()
+                .map(|chain| {
+                    let found = t.get((key.as_str(), chain.as_str())).map_err(other)?;
+                    Ok(found
+                        .map(|v| decode(v.value()))
+                        .transpose()?
+                        .unwrap_or_default())
+                })
+                .collect()
+        })
+        .await
     }
 
     async fn audit_head(&self, message_id: &str, chain: &str) -> StoreResult<ChainHead> {

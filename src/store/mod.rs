@@ -233,6 +233,23 @@ pub fn review_order_key(review: &Review) -> String {
     )
 }
 
+/// The key of a review's place in its school's inbox: pending reviews first, soonest deadline
+/// first; then the others, most recently opened first (and the id, for uniqueness).
+pub fn inbox_key(review: &Review) -> String {
+    let rank = u8::from(review.state != ReviewState::Pending);
+    let due = review
+        .deadline
+        .as_ref()
+        .map_or(i128::MAX / 2, |d| d.expires_at.unix_timestamp_nanos());
+    let opened = i64::MAX - review.opened_at.unix_timestamp();
+    format!("{rank}{due:040}{opened:020}{}", review.id)
+}
+
+/// The review id at the end of an [`inbox_key`].
+pub fn inbox_review_id(key: &str) -> &str {
+    key.get(61..).unwrap_or("")
+}
+
 /// The key of one message's place in a timeline (newest first when sorted ascending), and the
 /// cursor after it.
 pub fn timeline_key(message: &Message) -> String {
@@ -508,6 +525,15 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<(String, Review)>>;
+    /// Up to `limit` reviews of a school's inbox (only those in `state`, if given), in the order
+    /// of [`inbox_key`], after the key `after`; each with its key (the next cursor).
+    async fn inbox_page(
+        &self,
+        uai: &Uai,
+        state: Option<ReviewState>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Review)>>;
     /// Up to `limit` message ids of a timeline (an authority's, or [`ALL_MESSAGES`]), newest
     /// first, after the timeline key `after`; with each its timeline key (the next cursor).
     async fn timeline(
@@ -524,6 +550,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The last link of one of a message's audit chains (`message`, or a school's UAI).
     async fn audit_head(&self, message_id: &str, chain: &str) -> StoreResult<ChainHead>;
+    /// The last links of several of a message's audit chains, read together, in their order.
+    async fn audit_heads(&self, message_id: &str, chains: &[String])
+    -> StoreResult<Vec<ChainHead>>;
     /// A message's audit trail, in order.
     async fn audit(&self, message_id: &str) -> StoreResult<Vec<AuditRecord>>;
     /// The records of one school's part of a message's trail, with the message-wide ones, in order

@@ -16,7 +16,8 @@ use super::{
     ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FanOut, FeedTag,
     IdempotencyRecord, MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext, Store,
     StoreError, StoreResult, StoredPublication, TrackedEmail, arbitrator_key, closed_dispute,
-    due_at, open_dispute, review_order_key, standing_rank, timeline_key,
+    due_at, inbox_key, inbox_review_id, open_dispute, review_order_key, standing_rank,
+    timeline_key,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
@@ -347,6 +348,17 @@ impl RedisStore {
             push(
                 &mut writes,
                 &[
+                    "INBOX",
+                    &self.k(&["inbox_keys"]),
+                    &r.id,
+                    &self.k(&["inbox", r.uai.as_str()]),
+                    r.state.name(),
+                    &inbox_key(r),
+                ],
+            );
+            push(
+                &mut writes,
+                &[
                     "STANDING",
                     &self.k(&["standings", &r.message_id]),
                     &self.k(&["state_counts", &r.message_id]),
@@ -530,6 +542,32 @@ impl RedisStore {
 
 #[async_trait]
 impl Store for RedisStore {
+    async fn inbox_page(
+        &self,
+        uai: &Uai,
+        state: Option<ReviewState>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Review)>> {
+        let scope = state.map_or("*", ReviewState::name);
+        let key = self.k(&["inbox", uai.as_str(), scope]);
+        let keys = self.keys_after(key, after, limit).await?;
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let ids: Vec<String> = keys
+            .iter()
+            .map(|k| self.k(&["rev", inbox_review_id(k)]))
+            .collect();
+        let raws: Vec<Option<String>> = self
+            .run(|mut c| async move { redis::cmd("MGET").arg(ids).query_async(&mut c).await })
+            .await?;
+        keys.into_iter()
+            .zip(raws)
+            .filter_map(|(k, raw)| raw.map(|r| parse(&r).map(|review| (k, review))))
+            .collect()
+    }
+
     async fn message_reviews_page(
         &self,
         message_id: &str,
@@ -781,6 +819,34 @@ impl Store for RedisStore {
     ) -> StoreResult<Vec<Review>> {
         self.disputes_in("closed_disputes", "closed_dispute_keys", arbitrator)
             .await
+    }
+
+    async fn audit_heads(
+        &self,
+        message_id: &str,
+        chains: &[String],
+    ) -> StoreResult<Vec<ChainHead>> {
+        if chains.is_empty() {
+            return Ok(vec![]);
+        }
+        let keys: Vec<String> = chains
+            .iter()
+            .map(|c| self.k(&["audit_head", message_id, c]))
+            .collect();
+        let raws: Vec<Option<String>> = self
+            .run(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
+            .await?;
+        raws.into_iter()
+            .map(|raw| match raw.as_deref().and_then(|s| s.split_once(':')) {
+                None => Ok(ChainHead::default()),
+                Some((seq, hash)) => Ok(ChainHead {
+                    seq: seq
+                        .parse()
+                        .map_err(|_| StoreError::Other("tête de journal illisible".into()))?,
+                    hash: hash.to_owned(),
+                }),
+            })
+            .collect()
     }
 
     async fn audit_head(&self, message_id: &str, chain: &str) -> StoreResult<ChainHead> {
