@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use charte::store::Store;
 use charte::store::embedded::EmbeddedStore;
 use charte::store::redis::RedisStore;
-use common::{Load, loadavg, lycees, percentile, rfc3339, start, token, wrk};
+use common::{Load, loadavg, lycees, percentile, reset_slow_log, rfc3339, slow_log, start, token, wrk};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -32,8 +32,6 @@ const SUBMIT_P99_MS: f64 = 100.0;
 const FEED_RATIO: f64 = 2.0;
 const BIG_ANSWER_S: f64 = 1.0;
 const IMPORT_S: f64 = 30.0;
-/// Redis commands slower than this are logged by Redis during the run (µs).
-const SLOWLOG_US: u64 = 2_000;
 
 fn one_off(i: usize, targets: &[String]) -> Value {
     let now = OffsetDateTime::now_utc();
@@ -86,48 +84,6 @@ async fn drained(store: &dyn Store) -> Duration {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     t.elapsed()
-}
-
-/// Redis's slow log: how many commands took over `SLOWLOG_US` and over 10 ms, and the longest (ms).
-async fn slow_log(url: &str) -> (usize, usize, f64) {
-    let client = redis::Client::open(url).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let entries: Vec<Vec<redis::Value>> = redis::cmd("SLOWLOG")
-        .arg("GET")
-        .arg(-1)
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let micros: Vec<i64> = entries
-        .iter()
-        .filter_map(|e| e.get(2))
-        .filter_map(|v| redis::from_redis_value::<i64>(v).ok())
-        .collect();
-    let max = micros.iter().copied().max().unwrap_or(0) as f64 / 1e3;
-    (
-        micros.len(),
-        micros.iter().filter(|us| **us > 10_000).count(),
-        max,
-    )
-}
-
-async fn reset_slow_log(url: &str) {
-    let client = redis::Client::open(url).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("slowlog-log-slower-than")
-        .arg(SLOWLOG_US)
-        .arg("slowlog-max-len")
-        .arg(100_000)
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let _: () = redis::cmd("SLOWLOG")
-        .arg("RESET")
-        .query_async(&mut c)
-        .await
-        .unwrap();
 }
 
 struct Figures {
@@ -390,7 +346,7 @@ async fn main() {
         if let Some((slow, over_10, max)) = f.slow {
             println!(
                 "Redis slow log (stream + 10,000) {slow} commands over {} ms, {over_10} over 10 ms, longest {max:.1} ms",
-                SLOWLOG_US / 1000
+                common::SLOWLOG_US / 1000
             );
         }
     }

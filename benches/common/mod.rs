@@ -168,3 +168,49 @@ pub async fn wrk(args: &[&str], url: &str, headers: &[String]) -> Load {
         requests,
     }
 }
+
+/// Redis commands slower than this are logged by Redis during a measure (µs).
+pub const SLOWLOG_US: u64 = 2_000;
+
+/// Redis's slow log: how many commands took over `SLOWLOG_US` and over 10 ms, and the longest (ms).
+pub async fn slow_log(url: &str) -> (usize, usize, f64) {
+    let client = redis::Client::open(url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let entries: Vec<Vec<redis::Value>> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(-1)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let micros: Vec<i64> = entries
+        .iter()
+        .filter_map(|e| e.get(2))
+        .filter_map(|v| redis::from_redis_value::<i64>(v).ok())
+        .collect();
+    let max = micros.iter().copied().max().unwrap_or(0) as f64 / 1e3;
+    (
+        micros.len(),
+        micros.iter().filter(|us| **us > 10_000).count(),
+        max,
+    )
+}
+
+/// Empties Redis's slow log and has it keep every command slower than `SLOWLOG_US`.
+pub async fn reset_slow_log(url: &str) {
+    let client = redis::Client::open(url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(SLOWLOG_US)
+        .arg("slowlog-max-len")
+        .arg(100_000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SLOWLOG")
+        .arg("RESET")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+}
