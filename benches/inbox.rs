@@ -108,7 +108,15 @@ async fn measure(store: Arc<dyn Store>) -> Figures {
 
     // The first page: the 20 soonest deadlines; and the same order deep in the inbox.
     let url = format!("{base}/v1/reviews?limit=20");
-    let page: Value = http.get(&url).bearer_auth(&head).send().await.unwrap().json().await.unwrap();
+    let page: Value = http
+        .get(&url)
+        .bearer_auth(&head)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 20);
     let mut cursor = page["next_cursor"].as_str().unwrap().to_owned();
@@ -162,10 +170,7 @@ async fn main() {
     );
     println!("load average before                 {load_before}");
     for (name, f) in [("embedded", &embedded), ("Redis", &on_redis)] {
-        println!(
-            "### {name} (seeded in {:.1} s)",
-            f.seeding.as_secs_f64()
-        );
+        println!("### {name} (seeded in {:.1} s)", f.seeding.as_secs_f64());
         for (what, lat) in [
             ("GET /v1/reviews?limit=20", &f.first),
             ("  …&state=pending", &f.pending),

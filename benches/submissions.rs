@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use charte::store::Store;
 use charte::store::embedded::EmbeddedStore;
 use charte::store::redis::RedisStore;
-use common::{Load, loadavg, lycees, percentile, reset_slow_log, rfc3339, slow_log, start, token, wrk};
+use common::{
+    Load, loadavg, lycees, percentile, reset_slow_log, rfc3339, slow_log, start, token, wrk,
+};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 

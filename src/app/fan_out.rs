@@ -24,7 +24,8 @@ pub const FAN_OUT_CHUNK: usize = 50;
 /// Jobs a worker pass takes at once.
 const JOBS_PER_PASS: usize = 16;
 
-/// Failed attempts at one chunk (another instance got there first) before giving up for now.
+/// Refused attempts at one chunk while the job does not advance (a record that should not be
+/// there) before giving up for now.
 const MAX_REFUSALS: u32 = 16;
 
 /// The reviews opened for some schools, with what goes with them.
@@ -200,16 +201,23 @@ impl Charte {
                     refusals = 0;
                 }
                 None => {
-                    refusals += 1;
-                    if refusals > MAX_REFUSALS {
-                        return Err(AppError::Conflict(format!(
-                            "l'ouverture des revues de {message_id} est refusée à chaque essai"
-                        )));
+                    let Some(stored) = self.store.fan_out(message_id).await? else {
+                        return Ok(0);
+                    };
+                    if stored.opened > job.opened || stored.finished_at.is_some() {
+                        // Another instance is working through this job: let it lead.
+                        refusals = 0;
+                        let pause = 1 + rand::random::<u64>() % 10;
+                        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    } else {
+                        refusals += 1;
+                        if refusals > MAX_REFUSALS {
+                            return Err(AppError::Conflict(format!(
+                                "l'ouverture des revues de {message_id} est refusée à chaque essai"
+                            )));
+                        }
                     }
-                    match self.store.fan_out(message_id).await? {
-                        Some(stored) => job = stored,
-                        None => return Ok(0),
-                    }
+                    job = stored;
                 }
             }
         }

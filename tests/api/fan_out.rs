@@ -134,6 +134,20 @@ async fn a_crash_while_reviews_are_opening_loses_none_and_doubles_none() {
 }
 
 #[tokio::test]
+async fn several_instances_working_through_one_fan_out_open_each_review_once() {
+    let app = TestApp::spawn().await;
+    let targets = many_lycees(&app, 6 * charte::app::FAN_OUT_CHUNK).await;
+    let message = app.submit(&app.agent(REGION), one_off_to(&targets)).await;
+    let id = message["id"].as_str().unwrap();
+    // Two more drivers beside the app's own worker, as replicas sharing a store would be.
+    let (a, b) = tokio::join!(app.charte.finish_fan_out(id), app.charte.finish_fan_out(id));
+    a.unwrap();
+    b.unwrap();
+    let message = all_opened(&app, id).await;
+    exactly_one_of_each(&app, &message, &targets, "pending").await;
+}
+
+#[tokio::test]
 async fn withdrawing_a_message_whose_reviews_are_still_opening_withdraws_every_school() {
     let app = TestApp::spawn().await;
     let targets = many_lycees(&app, 4 * charte::app::FAN_OUT_CHUNK).await;
