@@ -172,8 +172,10 @@ pub async fn wrk(args: &[&str], url: &str, headers: &[String]) -> Load {
 /// Redis commands slower than this are logged by Redis during a measure (µs).
 pub const SLOWLOG_US: u64 = 2_000;
 
-/// Redis's slow log: how many commands took over `SLOWLOG_US` and over 10 ms, and the longest (ms).
-pub async fn slow_log(url: &str) -> (usize, usize, f64) {
+/// Redis's slow log: how many commands took over `SLOWLOG_US` and over 10 ms, the longest (ms),
+/// and the longest of those that write a message record (a submission's commit) and of the
+/// others (fan-out chunks, decisions, reads).
+pub async fn slow_log(url: &str) -> SlowLog {
     let client = redis::Client::open(url).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let entries: Vec<Vec<redis::Value>> = redis::cmd("SLOWLOG")
@@ -182,17 +184,44 @@ pub async fn slow_log(url: &str) -> (usize, usize, f64) {
         .query_async(&mut c)
         .await
         .unwrap();
-    let micros: Vec<i64> = entries
-        .iter()
-        .filter_map(|e| e.get(2))
-        .filter_map(|v| redis::from_redis_value::<i64>(v).ok())
-        .collect();
-    let max = micros.iter().copied().max().unwrap_or(0) as f64 / 1e3;
-    (
-        micros.len(),
-        micros.iter().filter(|us| **us > 10_000).count(),
-        max,
-    )
+    let mut log = SlowLog::default();
+    for e in &entries {
+        let Some(us) = e.get(2).and_then(|v| redis::from_redis_value::<i64>(v).ok()) else {
+            continue;
+        };
+        let args: Vec<String> = e
+            .get(3)
+            .and_then(|v| redis::from_redis_value::<Vec<String>>(v).ok())
+            .unwrap_or_default();
+        let ms = us as f64 / 1e3;
+        log.over_threshold += 1;
+        if us > 10_000 {
+            log.over_10ms += 1;
+        }
+        log.longest = log.longest.max(ms);
+        // A submission's commit checks its message's revision (`m:<id>`) first.
+        if args.iter().take(8).any(|a| a.starts_with("m:")) {
+            log.longest_with_message = log.longest_with_message.max(ms);
+        } else {
+            log.longest_other = log.longest_other.max(ms);
+        }
+    }
+    log
+}
+
+/// What Redis's slow log held.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SlowLog {
+    /// Commands slower than `SLOWLOG_US`.
+    pub over_threshold: usize,
+    /// Commands slower than 10 ms.
+    pub over_10ms: usize,
+    /// The longest, ms.
+    pub longest: f64,
+    /// The longest commit writing a message, ms.
+    pub longest_with_message: f64,
+    /// The longest of the others, ms.
+    pub longest_other: f64,
 }
 
 /// Empties Redis's slow log and has it keep every command slower than `SLOWLOG_US`.

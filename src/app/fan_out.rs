@@ -19,7 +19,7 @@ use crate::store::{Commit, FanOut};
 
 /// Schools whose reviews one commit opens: about 5 ms of Redis script (measured in the
 /// `decisions` bench), so a Région's message to every lycée never holds the store for long.
-pub const FAN_OUT_CHUNK: usize = 50;
+pub const FAN_OUT_CHUNK: usize = 20;
 
 /// Jobs a worker pass takes at once.
 const JOBS_PER_PASS: usize = 16;
@@ -181,10 +181,16 @@ impl Charte {
         Ok(Some(next))
     }
 
-    /// Opens every review a message's fan-out job still owes, chunk by chunk; returns how many
-    /// schools got theirs here. Called by the worker, and before any transition that must see
-    /// all of a message's reviews (a withdrawal, a new version).
+    /// Opens every review a message's fan-out job still owes, chunk by chunk, at once; returns
+    /// how many schools got theirs meanwhile. Called before any transition that must see all of a
+    /// message's reviews (a withdrawal, a new version).
     pub async fn finish_fan_out(&self, message_id: &str) -> AppResult<usize> {
+        self.drive_fan_out(message_id, false).await
+    }
+
+    /// [`Self::finish_fan_out`]; `paced`, it rests after each chunk as long as the chunk took,
+    /// so that a fan-out in the background takes at most half a core from the requests.
+    async fn drive_fan_out(&self, message_id: &str, paced: bool) -> AppResult<usize> {
         let mut job = match self.store.fan_out(message_id).await? {
             Some(job) if job.finished_at.is_none() => job,
             _ => return Ok(0),
@@ -195,10 +201,14 @@ impl Charte {
         let (started, from) = (std::time::Instant::now(), job.opened);
         let mut refusals = 0;
         while job.finished_at.is_none() {
+            let chunk_started = std::time::Instant::now();
             match self.open_next_chunk(&message, &job).await? {
                 Some(next) => {
                     job = next;
                     refusals = 0;
+                    if paced && job.finished_at.is_none() {
+                        tokio::time::sleep(chunk_started.elapsed()).await;
+                    }
                 }
                 None => {
                     let Some(stored) = self.store.fan_out(message_id).await? else {
@@ -237,7 +247,7 @@ impl Charte {
     pub async fn open_pending_reviews(&self) -> AppResult<usize> {
         let mut opened = 0;
         for job in self.store.pending_fan_outs(JOBS_PER_PASS).await? {
-            opened += self.finish_fan_out(&job.message_id).await?;
+            opened += self.drive_fan_out(&job.message_id, true).await?;
         }
         Ok(opened)
     }
