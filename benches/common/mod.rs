@@ -186,7 +186,10 @@ pub async fn slow_log(url: &str) -> SlowLog {
         .unwrap();
     let mut log = SlowLog::default();
     for e in &entries {
-        let Some(us) = e.get(2).and_then(|v| redis::from_redis_value::<i64>(v).ok()) else {
+        let Some(us) = e
+            .get(2)
+            .and_then(|v| redis::from_redis_value::<i64>(v).ok())
+        else {
             continue;
         };
         let args: Vec<String> = e

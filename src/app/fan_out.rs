@@ -17,8 +17,9 @@ use crate::domain::message::{Message, Review, Version};
 use crate::domain::notification::OutboxEmail;
 use crate::store::{Commit, FanOut};
 
-/// Schools whose reviews one commit opens: about 5 ms of Redis script (measured in the
-/// `decisions` bench), so a Région's message to every lycée never holds the store for long.
+/// Schools whose reviews one commit opens: at 50, Redis's slow log showed hundreds of chunk
+/// commits over 10 ms during a stream of submissions (`submissions` bench); at 20, a handful, all
+/// while the two cores were saturated — so a Région's message never holds the store for long.
 pub const FAN_OUT_CHUNK: usize = 20;
 
 /// Jobs a worker pass takes at once.
