@@ -116,6 +116,8 @@ async fn every_decision_acknowledged_before_redis_is_killed_survives_the_restart
         .submit(&agent(), submission(targets, now), None)
         .await
         .unwrap();
+    // Every school's review is open before the stream of decisions starts.
+    charte.finish_fan_out(&view.id).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = charte::server::start(
         listener,

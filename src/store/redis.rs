@@ -228,13 +228,17 @@ impl RedisStore {
 
     async fn chains(&self, message_id: &str, chains: &[&str]) -> StoreResult<Vec<AuditRecord>> {
         let mut out = Vec::new();
-        for chain in chains {
-            let key = self.k(&["audit", message_id, chain]);
-            let raws: Vec<String> = self
-                .run(|mut c| async move { c.lrange(key, 0, -1).await })
+        // One pipeline per thousand chains: a message to 10,000 schools has 10,001 of them.
+        for group in chains.chunks(1_000) {
+            let mut pipe = redis::pipe();
+            for chain in group {
+                pipe.lrange(self.k(&["audit", message_id, chain]), 0, -1);
+            }
+            let lists: Vec<Vec<String>> = self
+                .run(|mut c| async move { pipe.query_async(&mut c).await })
                 .await?;
-            for r in raws {
-                out.push(parse(&r)?);
+            for raw in lists.into_iter().flatten() {
+                out.push(parse(&raw)?);
             }
         }
         Ok(out)
