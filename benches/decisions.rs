@@ -6,41 +6,24 @@
 #[allow(dead_code)]
 mod redis_server;
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use charte::app::ManualClock;
 use charte::domain::calendar::Calendar;
 use charte::domain::directory::SchoolType;
-use charte::http::auth::{Claims, DEV_AUDIENCE, DEV_ISSUER, Verifier, dev_token};
+use charte::http::auth::Verifier;
 use charte::store::Store;
 use charte::store::redis::RedisStore;
+use common::{SECRET, token};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-const SECRET: &[u8] = b"bench-secret-bench-secret-bench-secret";
 const SCHOOLS: usize = 1_000;
 const MESSAGES: usize = 6;
 const CONCURRENCY: usize = 16;
-
-fn token(role: &str, f: impl FnOnce(&mut Claims)) -> String {
-    let now = OffsetDateTime::now_utc().unix_timestamp() as u64;
-    let mut c = Claims {
-        sub: format!("{role}-bench"),
-        iss: DEV_ISSUER.into(),
-        aud: DEV_AUDIENCE.into(),
-        exp: now + 7200,
-        iat: now,
-        name: None,
-        role: role.into(),
-        authority: None,
-        uai: vec![],
-        academie: None,
-        arbitrator: None,
-    };
-    f(&mut c);
-    dev_token(SECRET, &c).unwrap()
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]

@@ -9,135 +9,22 @@
 #[allow(dead_code)]
 mod redis_server;
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use charte::app::SystemClock;
-use charte::domain::calendar::Calendar;
-use charte::domain::directory::{School, SchoolType};
-use charte::http::auth::{Claims, DEV_AUDIENCE, DEV_ISSUER, Verifier, dev_token};
 use charte::server::Running;
 use charte::store::Store;
 use charte::store::embedded::EmbeddedStore;
 use charte::store::redis::RedisStore;
+use common::{Load, loadavg, lycees, start, token, wrk};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-const SECRET: &[u8] = b"bench-secret-bench-secret-bench-secret";
 const SCHOOLS: usize = 1_000;
 const MESSAGES: usize = 20;
-const WRK: [&str; 5] = ["-t2", "-c64", "-d5s", "--latency", "--timeout=5s"];
-
-fn token(role: &str, f: impl FnOnce(&mut Claims)) -> String {
-    let now = OffsetDateTime::now_utc().unix_timestamp() as u64;
-    let mut c = Claims {
-        sub: format!("{role}-bench"),
-        iss: DEV_ISSUER.into(),
-        aud: DEV_AUDIENCE.into(),
-        exp: now + 7200,
-        iat: now,
-        name: None,
-        role: role.into(),
-        authority: None,
-        uai: vec![],
-        academie: None,
-        arbitrator: None,
-    };
-    f(&mut c);
-    dev_token(SECRET, &c).unwrap()
-}
-
-fn schools() -> Vec<School> {
-    let template = charte::demo::schools()
-        .schools
-        .into_iter()
-        .find(|s| s.uai.as_str() == "0570054Z")
-        .unwrap();
-    (0..SCHOOLS)
-        .map(|i| {
-            let digits = format!("{:07}", 5_700_000 + i);
-            let mut s = template.clone();
-            s.uai = format!(
-                "{digits}{}",
-                charte::domain::uai::check_letter(&digits).unwrap()
-            )
-            .parse()
-            .unwrap();
-            s.school_type = SchoolType::Lycee;
-            s.name = format!("Lycée n° {i}");
-            s
-        })
-        .collect()
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// What one `wrk` run reported.
-struct Load {
-    rps: f64,
-    p99_ms: f64,
-    requests: u64,
-}
-
-/// `wrk` milliseconds from "850.00us", "4.10ms", "1.02s" or "1.50m".
-fn wrk_ms(v: &str) -> f64 {
-    let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
-    let n: f64 = v[..split].parse().unwrap_or(f64::NAN);
-    match &v[split..] {
-        "us" => n / 1e3,
-        "ms" => n,
-        "s" => n * 1e3,
-        "m" => n * 60e3,
-        _ => f64::NAN,
-    }
-}
-
-/// Loads `url` with `wrk`; panics on socket errors or any answer outside 2xx/3xx.
-async fn wrk(url: &str, headers: &[String]) -> Load {
-    let mut cmd = tokio::process::Command::new("wrk");
-    cmd.args(WRK);
-    for h in headers {
-        cmd.arg("-H").arg(h);
-    }
-    let out = cmd
-        .arg(url)
-        .output()
-        .await
-        .expect("wrk (apt-get install -y wrk)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "wrk failed on {url}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !text.contains("Non-2xx or 3xx responses") && !text.contains("Socket errors"),
-        "wrk on {url} saw errors:\n{text}"
-    );
-    let field = |prefix: &str| {
-        text.lines()
-            .map(str::trim)
-            .find_map(|l| l.strip_prefix(prefix))
-            .map(str::trim)
-            .unwrap_or_else(|| panic!("no « {prefix} » in wrk's output:\n{text}"))
-            .to_owned()
-    };
-    let requests = text
-        .lines()
-        .find(|l| l.contains("requests in"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    Load {
-        rps: field("Requests/sec:").parse().unwrap_or(f64::NAN),
-        p99_ms: wrk_ms(&field("99%")),
-        requests,
-    }
-}
+const WRK: [&str; 4] = ["-t2", "-c64", "-d5s", "--timeout=5s"];
 
 /// `redis-benchmark -t get` on `port`: requests per second and p99 (ms).
 async fn redis_get(port: u16) -> (f64, f64) {
@@ -191,30 +78,6 @@ async fn hello_world() -> (
     (url, tx, task)
 }
 
-async fn start(store: Arc<dyn Store>) -> Running {
-    store.put_schools(schools()).await.unwrap();
-    let charte = charte::server::charte(
-        store,
-        Arc::new(SystemClock),
-        charte::demo::directory(),
-        Calendar::default(),
-        String::new(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    // 64 connections from one address would meet the per-address quota: this measures the feed.
-    let mut options = charte::server::HttpOptions::new(vec![]);
-    options.rate_limits = charte::http::rate_limit::RateSettings::unlimited();
-    charte::server::start_with(
-        listener,
-        charte,
-        Arc::new(Verifier::dev(SECRET.to_vec())),
-        options,
-        None,
-    )
-    .await
-    .unwrap()
-}
-
 /// Sends MESSAGES emergencies to every school over HTTP (published at once, the reviews opened in
 /// chunks behind the answer); returns the time until every school has them.
 async fn seed(http: &reqwest::Client, running: &Running) -> f64 {
@@ -222,7 +85,10 @@ async fn seed(http: &reqwest::Client, running: &Running) -> f64 {
     let agent = token("authority_agent", |c| {
         c.authority = Some("region-grand-est".into())
     });
-    let targets: Vec<String> = schools().iter().map(|s| s.uai.to_string()).collect();
+    let targets: Vec<String> = lycees(5_700_000, SCHOOLS)
+        .iter()
+        .map(|s| s.uai.to_string())
+        .collect();
     let fmt = |t: OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap()
@@ -303,20 +169,26 @@ struct Runs {
 }
 
 async fn measure(store: Arc<dyn Store>) -> Runs {
+    store.put_schools(lycees(5_700_000, SCHOOLS)).await.unwrap();
     let running = start(store).await;
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
     let res = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200, "/healthz");
     let seeding_s = seed(&http, &running).await;
-    let uai = schools()[SCHOOLS / 2].uai.to_string();
+    let uai = lycees(5_700_000, SCHOOLS)[SCHOOLS / 2].uai.to_string();
     let ent = token("ent", |c| c.uai = vec![uai.clone()]);
     let url = format!("{base}/v1/schools/{uai}/feed");
     let etag = check_feed(&http, &url, &ent).await;
     let auth = format!("Authorization: Bearer {ent}");
-    let feed = wrk(&url, std::slice::from_ref(&auth)).await;
-    let not_modified = wrk(&url, &[auth.clone(), format!("If-None-Match: {etag}")]).await;
-    let healthz = wrk(&format!("{base}/healthz"), &[]).await;
+    let feed = wrk(&WRK, &url, std::slice::from_ref(&auth)).await;
+    let not_modified = wrk(
+        &WRK,
+        &url,
+        &[auth.clone(), format!("If-None-Match: {etag}")],
+    )
+    .await;
+    let healthz = wrk(&WRK, &format!("{base}/healthz"), &[]).await;
     // Still the same feed after the load (nothing changed it).
     let res = http
         .get(&url)
@@ -354,7 +226,7 @@ async fn main() {
 
     // Reference A: axum's hello-world, served here.
     let (url, stop_hello, hello_task) = hello_world().await;
-    let hello = wrk(&url, &[]).await;
+    let hello = wrk(&WRK, &url, &[]).await;
     let _ = stop_hello.send(());
     hello_task.await.unwrap();
 

@@ -11,6 +11,8 @@
 #[allow(dead_code)]
 mod redis_server;
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,15 +22,15 @@ use charte::domain::actor::{Actor, Role};
 use charte::domain::calendar::Calendar;
 use charte::domain::directory::{School, SchoolType};
 use charte::domain::message::Draft;
-use charte::http::auth::{Claims, DEV_AUDIENCE, DEV_ISSUER, Verifier, dev_token};
+use charte::http::auth::Verifier;
 use charte::server::Running;
 use charte::store::Store;
 use charte::store::embedded::EmbeddedStore;
 use charte::store::redis::RedisStore;
+use common::{SECRET, token};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-const SECRET: &[u8] = b"bench-secret-bench-secret-bench-secret";
 const AUTHORITY: &str = "region-grand-est";
 const SCHOOLS: usize = 1_000;
 /// Stage B (measured first), then stage A after growing the same store.
@@ -41,25 +43,6 @@ const LIST_P99_MS: f64 = 20.0;
 const LIST_BYTES: usize = 64 * 1024;
 const GROWTH_RATIO: f64 = 1.5;
 const RSS_MIB: f64 = 128.0;
-
-fn token(role: &str, f: impl FnOnce(&mut Claims)) -> String {
-    let now = OffsetDateTime::now_utc().unix_timestamp() as u64;
-    let mut c = Claims {
-        sub: format!("{role}-bench"),
-        iss: DEV_ISSUER.into(),
-        aud: DEV_AUDIENCE.into(),
-        exp: now + 7200,
-        iat: now,
-        name: None,
-        role: role.into(),
-        authority: None,
-        uai: vec![],
-        academie: None,
-        arbitrator: None,
-    };
-    f(&mut c);
-    dev_token(SECRET, &c).unwrap()
-}
 
 fn schools() -> Vec<School> {
     let template = charte::demo::schools()

@@ -522,6 +522,31 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
     txn.commit().map_err(other)
 }
 
+/// Up to `limit` reviews of an ordered index, read from `rows` (each an index key and a review
+/// id, from the key `after` on), skipping `after` itself and reviews that no longer exist; each
+/// with its key (the next cursor).
+fn reviews_after(
+    rows: impl Iterator<Item = StoreResult<(String, String)>>,
+    after: Option<&str>,
+    limit: usize,
+    reviews: &redb::ReadOnlyTable<&str, &[u8]>,
+) -> StoreResult<Vec<(String, Review)>> {
+    let mut out = Vec::with_capacity(limit);
+    for row in rows {
+        let (key, id) = row?;
+        if after == Some(key.as_str()) {
+            continue;
+        }
+        if let Some(raw) = reviews.get(id.as_str()).map_err(other)? {
+            out.push((key, decode(raw.value())?));
+        }
+        if out.len() == limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// Writes a fan-out job if its stored revision is the one it was read at, with its index rows.
 fn write_fan_out(txn: &redb::WriteTransaction, job: &FanOut) -> StoreResult<()> {
     let mut jobs = txn.open_table(FAN_OUTS).map_err(other)?;
@@ -675,24 +700,14 @@ impl Store for EmbeddedStore {
             let reviews = txn.open_table(REVIEWS).map_err(other)?;
             let scope = state.map_or(ALL_STATES, ReviewState::name);
             let from = after.as_deref().unwrap_or("");
-            let mut out = Vec::with_capacity(limit);
-            for row in inbox
+            let rows = inbox
                 .range((uai.as_str(), scope, from)..=(uai.as_str(), scope, "\u{10FFFF}"))
                 .map_err(other)?
-            {
-                let (k, v) = row.map_err(other)?;
-                let key = k.value().2;
-                if after.as_deref() == Some(key) {
-                    continue;
-                }
-                if let Some(raw) = reviews.get(v.value()).map_err(other)? {
-                    out.push((key.to_owned(), decode(raw.value())?));
-                }
-                if out.len() == limit {
-                    break;
-                }
-            }
-            Ok(out)
+                .map(|row| {
+                    let (k, v) = row.map_err(other)?;
+                    Ok((k.value().2.to_owned(), v.value().to_owned()))
+                });
+            reviews_after(rows, after.as_deref(), limit, &reviews)
         })
         .await
     }
@@ -709,24 +724,14 @@ impl Store for EmbeddedStore {
             let order = txn.open_table(REVIEW_ORDER).map_err(other)?;
             let reviews = txn.open_table(REVIEWS).map_err(other)?;
             let from = after.as_deref().unwrap_or("");
-            let mut out = Vec::with_capacity(limit);
-            for row in order
+            let rows = order
                 .range((message.as_str(), from)..=(message.as_str(), "\u{10FFFF}"))
                 .map_err(other)?
-            {
-                let (k, v) = row.map_err(other)?;
-                let key = k.value().1;
-                if after.as_deref() == Some(key) {
-                    continue;
-                }
-                if let Some(raw) = reviews.get(v.value()).map_err(other)? {
-                    out.push((key.to_owned(), decode(raw.value())?));
-                }
-                if out.len() == limit {
-                    break;
-                }
-            }
-            Ok(out)
+                .map(|row| {
+                    let (k, v) = row.map_err(other)?;
+                    Ok((k.value().1.to_owned(), v.value().to_owned()))
+                });
+            reviews_after(rows, after.as_deref(), limit, &reviews)
         })
         .await
     }

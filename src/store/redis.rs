@@ -179,6 +179,23 @@ impl RedisStore {
         .await
     }
 
+    /// The reviews named by index keys (`id_of` finds the review id in a key), read in one
+    /// MGET; each with its key; reviews that no longer exist are skipped.
+    async fn reviews_keyed(
+        &self,
+        keys: Vec<String>,
+        id_of: impl Fn(&str) -> &str,
+    ) -> StoreResult<Vec<(String, Review)>> {
+        let ids: Vec<String> = keys.iter().map(|k| self.k(&["rev", id_of(k)])).collect();
+        let raws: Vec<Option<String>> = self
+            .run(|mut c| async move { redis::cmd("MGET").arg(ids).query_async(&mut c).await })
+            .await?;
+        keys.into_iter()
+            .zip(raws)
+            .filter_map(|(k, raw)| raw.map(|r| parse(&r).map(|review| (k, review))))
+            .collect()
+    }
+
     async fn reviews_in(&self, set: String) -> StoreResult<Vec<Review>> {
         let ids = self.members(set).await?;
         self.many(ids.iter().map(|id| self.k(&["rev", id])).collect())
@@ -559,17 +576,7 @@ impl Store for RedisStore {
         if keys.is_empty() {
             return Ok(vec![]);
         }
-        let ids: Vec<String> = keys
-            .iter()
-            .map(|k| self.k(&["rev", inbox_review_id(k)]))
-            .collect();
-        let raws: Vec<Option<String>> = self
-            .run(|mut c| async move { redis::cmd("MGET").arg(ids).query_async(&mut c).await })
-            .await?;
-        keys.into_iter()
-            .zip(raws)
-            .filter_map(|(k, raw)| raw.map(|r| parse(&r).map(|review| (k, review))))
-            .collect()
+        self.reviews_keyed(keys, inbox_review_id).await
     }
 
     async fn message_reviews_page(
@@ -583,17 +590,8 @@ impl Store for RedisStore {
         if keys.is_empty() {
             return Ok(vec![]);
         }
-        let ids: Vec<String> = keys
-            .iter()
-            .map(|k| self.k(&["rev", k.rsplit(':').next().unwrap_or("")]))
-            .collect();
-        let raws: Vec<Option<String>> = self
-            .run(|mut c| async move { redis::cmd("MGET").arg(ids).query_async(&mut c).await })
-            .await?;
-        keys.into_iter()
-            .zip(raws)
-            .filter_map(|(k, raw)| raw.map(|r| parse(&r).map(|review| (k, review))))
-            .collect()
+        self.reviews_keyed(keys, |k| k.rsplit(':').next().unwrap_or(""))
+            .await
     }
 
     async fn review_context(&self, review_id: &str) -> StoreResult<Option<ReviewContext>> {
