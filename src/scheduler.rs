@@ -63,7 +63,10 @@ pub async fn run(charte: Arc<Charte>, mut shutdown: watch::Receiver<bool>) {
 /// interrupted), whenever a submission wakes it; runs until `shutdown` turns true.
 pub async fn open_reviews(charte: Arc<Charte>, mut shutdown: watch::Receiver<bool>) {
     loop {
-        let sleep = match charte.open_pending_reviews().await {
+        // A job cut short by a shutdown resumes at the next start: it is durable.
+        let stop = shutdown.clone();
+        let stopping = move || *stop.borrow();
+        let sleep = match charte.open_pending_reviews(&stopping).await {
             // More jobs may wait behind the ones just finished.
             Ok(n) if n > 0 => Duration::ZERO,
             Ok(_) => MAX_SLEEP,

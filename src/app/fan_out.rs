@@ -186,12 +186,18 @@ impl Charte {
     /// how many schools got theirs meanwhile. Called before any transition that must see all of a
     /// message's reviews (a withdrawal, a new version).
     pub async fn finish_fan_out(&self, message_id: &str) -> AppResult<usize> {
-        self.drive_fan_out(message_id, false).await
+        self.drive_fan_out(message_id, false, &|| false).await
     }
 
     /// [`Self::finish_fan_out`]; `paced`, it rests after each chunk as long as the chunk took,
-    /// so that a fan-out in the background takes at most half a core from the requests.
-    async fn drive_fan_out(&self, message_id: &str, paced: bool) -> AppResult<usize> {
+    /// so that a fan-out in the background takes at most half a core from the requests; it
+    /// stops between two chunks once `stopping` says so (the job resumes at the next start).
+    async fn drive_fan_out(
+        &self,
+        message_id: &str,
+        paced: bool,
+        stopping: &(dyn Fn() -> bool + Sync),
+    ) -> AppResult<usize> {
         let mut job = match self.store.fan_out(message_id).await? {
             Some(job) if job.finished_at.is_none() => job,
             _ => return Ok(0),
@@ -201,7 +207,7 @@ impl Charte {
         })?;
         let (started, from) = (std::time::Instant::now(), job.opened);
         let mut refusals = 0;
-        while job.finished_at.is_none() {
+        while job.finished_at.is_none() && !stopping() {
             let chunk_started = std::time::Instant::now();
             match self.open_next_chunk(&message, &job).await? {
                 Some(next) => {
@@ -232,23 +238,30 @@ impl Charte {
                 }
             }
         }
-        let here = job.total.saturating_sub(from);
+        let here = job.opened.saturating_sub(from);
         tracing::info!(
             message = %message_id,
             revues = here,
             etablissements = job.total,
+            termine = job.finished_at.is_some(),
             duree_ms = started.elapsed().as_millis() as u64,
             "revues ouvertes"
         );
         Ok(here)
     }
 
-    /// Finishes the oldest unfinished fan-out jobs (after a crash, those the previous run left);
-    /// returns how many reviews were opened.
-    pub async fn open_pending_reviews(&self) -> AppResult<usize> {
+    /// Works through the oldest unfinished fan-out jobs (after a crash, those the previous run
+    /// left), at the worker's pace, until `stopping` says so; returns how many reviews were opened.
+    pub async fn open_pending_reviews(
+        &self,
+        stopping: &(dyn Fn() -> bool + Sync),
+    ) -> AppResult<usize> {
         let mut opened = 0;
         for job in self.store.pending_fan_outs(JOBS_PER_PASS).await? {
-            opened += self.drive_fan_out(&job.message_id, true).await?;
+            if stopping() {
+                break;
+            }
+            opened += self.drive_fan_out(&job.message_id, true, stopping).await?;
         }
         Ok(opened)
     }
