@@ -1338,6 +1338,21 @@ impl Store for EmbeddedStore {
     }
 }
 
+/// The first `limit` rows of a time index (ns, id) from before `before`.
+fn older_than(
+    index: &redb::Table<(i128, &str), ()>,
+    before: OffsetDateTime,
+    limit: usize,
+) -> StoreResult<Vec<(i128, String)>> {
+    index
+        .range(..(nanos(before), ""))
+        .map_err(other)?
+        .take(limit)
+        .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
+        .collect::<Result<_, _>>()
+        .map_err(other)
+}
+
 /// Removes delivered emails and idempotency keys older than `before`, `limit` of each at most,
 /// in one write transaction.
 fn expire_before(db: &Database, before: OffsetDateTime, limit: usize) -> StoreResult<usize> {
@@ -1347,13 +1362,7 @@ fn expire_before(db: &Database, before: OffsetDateTime, limit: usize) -> StoreRe
         let mut delivered = txn.open_table(MAIL_SENT).map_err(other)?;
         let mut states = txn.open_table(MAIL_STATE).map_err(other)?;
         let mut outbox = txn.open_table(OUTBOX).map_err(other)?;
-        let old: Vec<(i128, String)> = delivered
-            .range(..(nanos(before), ""))
-            .map_err(other)?
-            .take(limit)
-            .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
-            .collect::<Result<_, _>>()
-            .map_err(other)?;
+        let old = older_than(&delivered, before, limit)?;
         for (at, id) in old {
             if let Some(record) = states
                 .remove(id.as_str())
@@ -1370,13 +1379,7 @@ fn expire_before(db: &Database, before: OffsetDateTime, limit: usize) -> StoreRe
         }
         let mut keys = txn.open_table(IDEMPOTENCY).map_err(other)?;
         let mut reserved = txn.open_table(IDEMPOTENCY_AT).map_err(other)?;
-        let old: Vec<(i128, String)> = reserved
-            .range(..(nanos(before), ""))
-            .map_err(other)?
-            .take(limit)
-            .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
-            .collect::<Result<_, _>>()
-            .map_err(other)?;
+        let old = older_than(&reserved, before, limit)?;
         for (at, key) in old {
             keys.remove(key.as_str()).map_err(other)?;
             reserved.remove((at, key.as_str())).map_err(other)?;
@@ -1384,13 +1387,7 @@ fn expire_before(db: &Database, before: OffsetDateTime, limit: usize) -> StoreRe
         }
         let mut jobs = txn.open_table(FAN_OUTS).map_err(other)?;
         let mut done = txn.open_table(FAN_OUTS_DONE).map_err(other)?;
-        let old: Vec<(i128, String)> = done
-            .range(..(nanos(before), ""))
-            .map_err(other)?
-            .take(limit)
-            .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
-            .collect::<Result<_, _>>()
-            .map_err(other)?;
+        let old = older_than(&done, before, limit)?;
         for (at, id) in old {
             jobs.remove(id.as_str()).map_err(other)?;
             done.remove((at, id.as_str())).map_err(other)?;

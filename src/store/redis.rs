@@ -278,21 +278,30 @@ impl RedisStore {
         let mut writes: Vec<String> = Vec::new();
         let push =
             |v: &mut Vec<String>, parts: &[&str]| v.extend(parts.iter().map(|s| (*s).to_owned()));
+        // A record under optimistic concurrency: its revision (field `field` of `revs`) must be
+        // the one it was read at; it is written at the next.
+        let revisioned = |checks: &mut Vec<String>,
+                          writes: &mut Vec<String>,
+                          field: &str,
+                          key: &str,
+                          read_at: u64,
+                          value: &str| {
+            push(checks, &["CHK", &revs, field, &read_at.to_string()]);
+            push(writes, &["SET", key, value]);
+            push(writes, &["HSET", &revs, field, &(read_at + 1).to_string()]);
+        };
         for m in &c.messages {
-            let field = format!("m:{}", m.id);
             let mut next = m.clone();
             next.revision = m.revision + 1;
-            push(
+            let key = self.k(&["msg", &m.id]);
+            let field = format!("m:{}", m.id);
+            revisioned(
                 &mut checks,
-                &["CHK", &revs, &field, &m.revision.to_string()],
-            );
-            push(
                 &mut writes,
-                &["SET", &self.k(&["msg", &m.id]), &json(&next)?],
-            );
-            push(
-                &mut writes,
-                &["HSET", &revs, &field, &next.revision.to_string()],
+                &field,
+                &key,
+                m.revision,
+                &json(&next)?,
             );
             let key = timeline_key(m);
             for scope in [m.authority_id.as_str(), ALL_MESSAGES] {
@@ -314,20 +323,17 @@ impl RedisStore {
             }
         }
         for r in &c.reviews {
-            let field = format!("r:{}", r.id);
             let mut next = r.clone();
             next.revision = r.revision + 1;
-            push(
+            let key = self.k(&["rev", &r.id]);
+            let field = format!("r:{}", r.id);
+            revisioned(
                 &mut checks,
-                &["CHK", &revs, &field, &r.revision.to_string()],
-            );
-            push(
                 &mut writes,
-                &["SET", &self.k(&["rev", &r.id]), &json(&next)?],
-            );
-            push(
-                &mut writes,
-                &["HSET", &revs, &field, &next.revision.to_string()],
+                &field,
+                &key,
+                r.revision,
+                &json(&next)?,
             );
             if r.revision == 0 {
                 push(
@@ -516,20 +522,17 @@ impl RedisStore {
             push(&mut writes, &["ZADDNOW", &self.k(&["idem_at"]), &idem.key]);
         }
         if let Some(job) = &c.fan_out {
-            let field = format!("f:{}", job.message_id);
             let mut next = job.clone();
             next.revision = job.revision + 1;
-            push(
+            let key = self.k(&["fan_out", &job.message_id]);
+            let field = format!("f:{}", job.message_id);
+            revisioned(
                 &mut checks,
-                &["CHK", &revs, &field, &job.revision.to_string()],
-            );
-            push(
                 &mut writes,
-                &["SET", &self.k(&["fan_out", &job.message_id]), &json(&next)?],
-            );
-            push(
-                &mut writes,
-                &["HSET", &revs, &field, &next.revision.to_string()],
+                &field,
+                &key,
+                job.revision,
+                &json(&next)?,
             );
             let pending = self.k(&["fan_outs_pending"]);
             match job.finished_at {
