@@ -9,7 +9,7 @@ use charte::domain::notification::{EmailKind, OutboxEmail};
 use charte::domain::review::ReviewState;
 use charte::store::embedded::EmbeddedStore;
 use charte::store::redis::RedisStore;
-use charte::store::{Commit, FeedTag, IdempotencyRecord, Store, StoreError};
+use charte::store::{Commit, FeedTag, IdempotencyRecord, InboxOf, Store, StoreError};
 use common::fixtures::{message, rectorat_12, review};
 use common::redis_server::RedisServer;
 use time::OffsetDateTime;
@@ -96,11 +96,16 @@ async fn a_commit_writes_records_and_every_index_together(store: &dyn Store) {
     ids.sort();
     assert_eq!(ids, vec!["r1", "r2"]);
     let school = store
-        .reviews_of_school(&"0570054Z".parse().unwrap())
+        .inbox_page(
+            InboxOf::School(&"0570054Z".parse().unwrap()),
+            None,
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(school.len(), 1);
-    assert_eq!(school[0].revision, 1);
+    assert_eq!(school[0].1.revision, 1);
     assert_eq!(store.audit("m1").await.unwrap().len(), 1);
     assert_eq!(store.audit_head("m1", MESSAGE_CHAIN).await.unwrap().seq, 1);
     let outbox: Vec<_> = store
@@ -428,6 +433,9 @@ contract!(
     delivered_emails_and_idempotency_keys_expire_and_the_audit_trail_stays,
     a_fan_out_job_advances_under_its_revision_and_expires_once_finished,
     a_school_inbox_pages_pending_by_deadline_then_the_others_and_follows_state_changes,
+    an_authority_inbox_holds_the_reviews_of_all_its_messages_and_only_those,
+    schools_and_academies_enter_a_message_timeline_with_the_commit_that_concerns_them,
+    a_school_s_reviews_of_several_messages_are_read_together,
 );
 
 #[tokio::test]
@@ -1154,10 +1162,13 @@ async fn a_school_inbox_pages_pending_by_deadline_then_the_others_and_follows_st
     let ids = |page: &[(String, charte::domain::message::Review)]| {
         page.iter().map(|(_, r)| r.id.clone()).collect::<Vec<_>>()
     };
-    let first = store.inbox_page(&fabert, None, None, 2).await.unwrap();
+    let first = store
+        .inbox_page(InboxOf::School(&fabert), None, None, 2)
+        .await
+        .unwrap();
     assert_eq!(ids(&first), ["rb", "ra"], "soonest deadline first");
     let rest = store
-        .inbox_page(&fabert, None, Some(&first[1].0), 2)
+        .inbox_page(InboxOf::School(&fabert), None, Some(&first[1].0), 2)
         .await
         .unwrap();
     assert_eq!(ids(&rest), ["rc"]);
@@ -1174,21 +1185,219 @@ async fn a_school_inbox_pages_pending_by_deadline_then_the_others_and_follows_st
         })
         .await
         .unwrap();
-    let all = store.inbox_page(&fabert, None, None, 10).await.unwrap();
+    let all = store
+        .inbox_page(InboxOf::School(&fabert), None, None, 10)
+        .await
+        .unwrap();
     assert_eq!(ids(&all), ["ra", "rc", "rb"]);
     let pending = store
-        .inbox_page(&fabert, Some(ReviewState::Pending), None, 10)
+        .inbox_page(
+            InboxOf::School(&fabert),
+            Some(ReviewState::Pending),
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(ids(&pending), ["ra", "rc"]);
     let decided = store
-        .inbox_page(&fabert, Some(ReviewState::Approved), None, 10)
+        .inbox_page(
+            InboxOf::School(&fabert),
+            Some(ReviewState::Approved),
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(ids(&decided), ["rb"]);
     assert!(
         store
-            .inbox_page(&kleber, None, None, 10)
+            .inbox_page(InboxOf::School(&kleber), None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn an_authority_inbox_holds_the_reviews_of_all_its_messages_and_only_those(
+    store: &dyn Store,
+) {
+    let a = review("ra", "m1", "0570054Z", datetime!(2025-12-03 00:00 +01:00));
+    let b = review("rb", "m2", "0670080Y", datetime!(2025-12-01 00:00 +01:00));
+    let mut other = review("rc", "m3", "0570054Z", datetime!(2025-12-02 00:00 +01:00));
+    other.authority_id = "cd-57".into();
+    store
+        .commit(Commit {
+            reviews: vec![a, b.clone(), other],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids = |page: &[(String, charte::domain::message::Review)]| {
+        page.iter().map(|(_, r)| r.id.clone()).collect::<Vec<_>>()
+    };
+    let region = InboxOf::Authority("region-grand-est");
+    let all = store.inbox_page(region, None, None, 10).await.unwrap();
+    assert_eq!(
+        ids(&all),
+        ["rb", "ra"],
+        "two schools, soonest deadline first"
+    );
+    let page = store
+        .inbox_page(region, None, Some(&all[0].0), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), ["ra"]);
+    let cd = store
+        .inbox_page(InboxOf::Authority("cd-57"), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&cd), ["rc"]);
+
+    // A decision moves the review in the authority's inbox as in the school's.
+    let mut approved = b;
+    approved.state = ReviewState::Approved;
+    approved.deadline = None;
+    approved.revision = 1;
+    store
+        .commit(Commit {
+            reviews: vec![approved],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let pending = store
+        .inbox_page(region, Some(ReviewState::Pending), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&pending), ["ra"]);
+    let approved = store
+        .inbox_page(region, Some(ReviewState::Approved), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&approved), ["rb"]);
+    assert_eq!(
+        ids(&store.inbox_page(region, None, None, 10).await.unwrap()),
+        ["ra", "rb"]
+    );
+}
+
+async fn schools_and_academies_enter_a_message_timeline_with_the_commit_that_concerns_them(
+    store: &dyn Store,
+) {
+    use charte::domain::uai::Uai;
+    use charte::store::{academie_timeline, school_timeline};
+    let fabert = Uai::parse("0570054Z").unwrap();
+    let kleber = Uai::parse("0670080Y").unwrap();
+    let mut m = message("m1", "region-grand-est", &["0570054Z", "0670080Y"], T0);
+    m.academies = vec!["12".into(), "15".into()];
+    // The message is written with its first school's review; the second opens later.
+    let mut c = Commit {
+        messages: vec![m.clone()],
+        reviews: vec![review("ra", "m1", "0570054Z", T0 + time::Duration::days(3))],
+        ..Default::default()
+    };
+    c.derive_timelines(&m);
+    store.commit(c).await.unwrap();
+    let ids = |page: Vec<(String, String)>| page.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store
+            .timeline(&school_timeline(&fabert), None, 10)
+            .await
+            .unwrap()),
+        ["m1"]
+    );
+    assert!(
+        store
+            .timeline(&school_timeline(&kleber), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for code in ["12", "15"] {
+        assert_eq!(
+            ids(store
+                .timeline(&academie_timeline(code), None, 10)
+                .await
+                .unwrap()),
+            ["m1"]
+        );
+    }
+    assert!(
+        store
+            .timeline(&academie_timeline("01"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut c = Commit {
+        reviews: vec![review("rb", "m1", "0670080Y", T0 + time::Duration::days(3))],
+        ..Default::default()
+    };
+    c.derive_timelines(&m);
+    store.commit(c).await.unwrap();
+    assert_eq!(
+        ids(store
+            .timeline(&school_timeline(&kleber), None, 10)
+            .await
+            .unwrap()),
+        ["m1"]
+    );
+    // A decision is no new entry: the message keeps its one place.
+    let mut decided = store.review("ra").await.unwrap().unwrap();
+    decided.state = ReviewState::Approved;
+    let mut c = Commit {
+        reviews: vec![decided],
+        ..Default::default()
+    };
+    c.derive_timelines(&m);
+    assert!(c.timelines.is_empty());
+    store.commit(c).await.unwrap();
+    assert_eq!(
+        ids(store
+            .timeline(&school_timeline(&fabert), None, 10)
+            .await
+            .unwrap()),
+        ["m1"]
+    );
+}
+
+async fn a_school_s_reviews_of_several_messages_are_read_together(store: &dyn Store) {
+    use charte::domain::uai::Uai;
+    let fabert = Uai::parse("0570054Z").unwrap();
+    let due = T0 + time::Duration::days(3);
+    let mut v2 = review("ra2", "m1", "0570054Z", due);
+    v2.version = 2;
+    store
+        .commit(Commit {
+            reviews: vec![
+                review("ra", "m1", "0570054Z", due),
+                v2,
+                review("rb", "m1", "0670080Y", due),
+                review("rc", "m2", "0570054Z", due),
+                review("rd", "m3", "0570054Z", due),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = store
+        .reviews_at_school(&["m1".into(), "m2".into(), "m9".into()], &fabert)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["ra", "ra2", "rc"],
+        "every version, only this school, only these messages"
+    );
+    assert!(
+        store
+            .reviews_at_school(&[], &fabert)
             .await
             .unwrap()
             .is_empty()

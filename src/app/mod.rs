@@ -31,7 +31,8 @@ use crate::domain::notification::{self, OutboxEmail, SchoolRef};
 use crate::domain::review::{Refusal, ReviewEvent, ReviewState, TransitionContext, transition};
 use crate::domain::uai::Uai;
 use crate::store::{
-    Commit, FanOut, FeedTag, IdempotencyRecord, MessageSummary, ReviewContext, Store, StoreError,
+    Commit, FanOut, FeedTag, IdempotencyRecord, InboxOf, MessageSummary, ReviewContext, Store,
+    StoreError, academie_timeline, school_timeline,
 };
 pub use fan_out::FAN_OUT_CHUNK;
 use sha2::{Digest, Sha256};
@@ -346,6 +347,7 @@ impl Charte {
     async fn commit(&self, mut commit: Commit, about: Option<&Message>) -> AppResult<bool> {
         if let Some(m) = about {
             commit.derive_feed(m);
+            commit.derive_timelines(m);
         }
         let wakes = commit
             .reviews
@@ -811,6 +813,7 @@ impl Charte {
             purpose,
             emergency,
             targets: schools.iter().map(|s| s.uai.clone()).collect(),
+            academies: academies.clone(),
             versions: vec![version.clone()],
             submitted_at: now,
             submitted_by: actor.name.clone(),
@@ -887,6 +890,7 @@ impl Charte {
             }),
             feed: vec![],
             fan_out,
+            timelines: vec![],
         };
         if !self.commit(commit, Some(&message)).await? {
             // Only the idempotency key can collide for a brand-new message: a concurrent twin won.
@@ -1099,6 +1103,7 @@ impl Charte {
                         idempotency: None,
                         feed: vec![],
                         fan_out: None,
+                        timelines: vec![],
                     },
                 )
                 .await?
@@ -1216,6 +1221,7 @@ impl Charte {
                         idempotency: None,
                         feed: vec![],
                         fan_out: None,
+                        timelines: vec![],
                     },
                 )
                 .await?
@@ -1274,13 +1280,17 @@ impl Charte {
     }
 
     async fn message_academies(&self, m: &Message) -> AppResult<BTreeSet<String>> {
-        let mut out = BTreeSet::new();
-        for u in &m.targets {
-            if let Some(s) = self.store.school(u).await? {
-                out.insert(s.academie_code);
-            }
+        if !m.academies.is_empty() || m.targets.is_empty() {
+            return Ok(m.academies.iter().cloned().collect());
         }
-        Ok(out)
+        // Written before the message kept its académies: from its schools, in one read.
+        Ok(self
+            .store
+            .schools_of(&m.targets)
+            .await?
+            .into_iter()
+            .map(|s| s.academie_code)
+            .collect())
     }
 
     /// Whether the actor sees every school of a message (its sender, an administrator).
@@ -1535,49 +1545,112 @@ impl Charte {
                 }
             }
             Role::Head | Role::AcademicServices => {
-                // A head's messages are those of their schools' reviews; académie services see
-                // every message aimed at one of their schools.
-                let mut visible: HashMap<String, Vec<Review>> = HashMap::new();
-                let messages: Vec<Message> = if actor.role == Role::Head {
-                    for u in &actor.uais {
-                        for r in self.store.reviews_of_school(u).await? {
-                            visible.entry(r.message_id.clone()).or_default().push(r);
-                        }
-                    }
-                    let ids: Vec<String> = visible.keys().cloned().collect();
-                    self.store
+                // A head's messages are those their schools have reviews of; académie services
+                // see every message aimed at one of their schools. Both are timelines in the
+                // store, read a page at a time.
+                let scopes: Vec<String> = match actor.role {
+                    Role::Head => actor.uais.iter().map(school_timeline).collect(),
+                    _ => actor
+                        .academie
+                        .iter()
+                        .map(|a| academie_timeline(a))
+                        .collect(),
+                };
+                let mut items = Vec::with_capacity(limit);
+                let mut last_key: Option<String> = None;
+                let mut cursor = after;
+                loop {
+                    let (batch, next) = self
+                        .merged_timelines(&scopes, cursor.as_deref(), limit + 1)
+                        .await?;
+                    let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+                    let loaded: HashMap<String, Message> = self
+                        .store
                         .messages_with_summaries(&ids)
                         .await?
                         .into_iter()
-                        .map(|(m, _)| m)
-                        .collect()
-                } else {
-                    self.store.all_messages().await?
-                };
-                let mut keyed = Vec::new();
-                for m in messages {
-                    if kind.is_some_and(|k| m.kind != k) {
-                        continue;
+                        .map(|(m, _)| (m.id.clone(), m))
+                        .collect();
+                    let mut visible: HashMap<String, Vec<Review>> = HashMap::new();
+                    if actor.role == Role::Head {
+                        for u in &actor.uais {
+                            for r in self.store.reviews_at_school(&ids, u).await? {
+                                visible.entry(r.message_id.clone()).or_default().push(r);
+                            }
+                        }
                     }
-                    let reviews = match visible.remove(&m.id) {
-                        Some(rs) => rs,
-                        None => self.visible_reviews_of(actor, &m).await?,
-                    };
-                    let Some(view) = self.present_partial(actor, &m, reviews).await? else {
-                        continue;
-                    };
-                    if wanted(&m, &view) {
-                        keyed.push((crate::store::timeline_key(&m), MessageItem::from(view)));
+                    for (id, key) in &batch {
+                        let Some(m) = loaded.get(id) else {
+                            continue;
+                        };
+                        if kind.is_some_and(|k| m.kind != k) {
+                            continue;
+                        }
+                        let reviews = match visible.remove(id) {
+                            Some(rs) => rs,
+                            None if actor.role == Role::Head => continue,
+                            None => self.visible_reviews_of(actor, m).await?,
+                        };
+                        let Some(view) = self.present_partial(actor, m, reviews).await? else {
+                            continue;
+                        };
+                        if !wanted(m, &view) {
+                            continue;
+                        }
+                        if items.len() == limit {
+                            return Ok(MessagePage {
+                                items,
+                                next_cursor: last_key.as_deref().map(encode_cursor),
+                            });
+                        }
+                        items.push(view.into());
+                        last_key = Some(key.clone());
+                    }
+                    match next {
+                        Some(n) => cursor = Some(n),
+                        None => {
+                            return Ok(MessagePage {
+                                items,
+                                next_cursor: None,
+                            });
+                        }
                     }
                 }
-                let (items, next_cursor) = paginate(keyed, q)?;
-                Ok(MessagePage { items, next_cursor })
             }
             Role::Arbitrator | Role::Ent => Ok(MessagePage {
                 items: vec![],
                 next_cursor: None,
             }),
         }
+    }
+
+    /// The next entries of several timelines merged (each message once), newest first, after
+    /// `after`: every entry up to the point all of them were read to, with that point (the
+    /// cursor of the next batch), or `None` when every timeline is exhausted.
+    async fn merged_timelines(
+        &self,
+        scopes: &[String],
+        after: Option<&str>,
+        per_scope: usize,
+    ) -> AppResult<(Vec<(String, String)>, Option<String>)> {
+        let mut merged: BTreeMap<String, String> = BTreeMap::new();
+        let mut read_to: Option<String> = None;
+        for scope in scopes {
+            let batch = self.store.timeline(scope, after, per_scope).await?;
+            if batch.len() == per_scope
+                && let Some((_, last)) = batch.last()
+                && read_to.as_ref().is_none_or(|r| last < r)
+            {
+                read_to = Some(last.clone());
+            }
+            merged.extend(batch.into_iter().map(|(id, key)| (key, id)));
+        }
+        let entries = merged
+            .into_iter()
+            .filter(|(key, _)| read_to.as_ref().is_none_or(|r| key <= r))
+            .map(|(key, id)| (id, key))
+            .collect();
+        Ok((entries, read_to))
     }
 
     /// Reviews visible to the actor: a head's inbox, soonest deadline first.
@@ -1589,15 +1662,17 @@ impl Charte {
             None => None,
         };
         let state_filter = parse_state(q.state.as_deref())?;
-        // A school's inbox is an index in the store: only the page is read.
-        let inboxes: Vec<&Uai> = match actor.role {
+        // Inboxes (a school's, an authority's) are indexes in the store: only the page is read.
+        let authority = actor.authority.as_deref().unwrap_or("");
+        let inboxes: Vec<InboxOf<'_>> = match actor.role {
             Role::Head => actor
                 .uais
                 .iter()
                 .filter(|u| filter_uai.as_ref().is_none_or(|f| f == *u))
+                .map(InboxOf::School)
                 .collect(),
             Role::AcademicServices | Role::Admin => match &filter_uai {
-                Some(u) => vec![u],
+                Some(u) => vec![InboxOf::School(u)],
                 None => {
                     return Err(AppError::invalid(
                         "uai",
@@ -1605,62 +1680,73 @@ impl Charte {
                     ));
                 }
             },
-            _ => vec![],
-        };
-        if !inboxes.is_empty() {
-            let limit = page_size(q)?;
-            let after = decode_cursor(q)?;
-            let mut merged = Vec::new();
-            for u in inboxes {
-                merged.extend(
-                    self.store
-                        .inbox_page(u, state_filter, after.as_deref(), limit + 1)
-                        .await?,
-                );
-            }
-            merged.sort_by(|a, b| a.0.cmp(&b.0));
-            // A school's reviews are all visible to a caller or none are: the page stays whole.
-            merged.retain(|(_, r)| Self::can_see_review(actor, r));
-            let more = merged.len() > limit;
-            merged.truncate(limit);
-            let next_cursor = if more {
-                merged.last().map(|(k, _)| b64(k))
-            } else {
-                None
-            };
-            let page: Vec<&Review> = merged.iter().map(|(_, r)| r).collect();
-            let items = self.present_reviews(&page).await?;
-            return Ok(ReviewPage { items, next_cursor });
-        }
-        let reviews: Vec<Review> = match actor.role {
             Role::AuthorityAgent | Role::AuthorityRepresentative => {
-                let mut out = Vec::new();
-                for m in self
-                    .store
-                    .messages_of_authority(actor.authority.as_deref().unwrap_or(""))
-                    .await?
-                {
-                    out.extend(self.store.reviews_of_message(&m.id).await?);
-                }
-                out
+                vec![InboxOf::Authority(authority)]
             }
-            Role::Arbitrator => self.store.open_disputes(actor.arbitrator.as_ref()).await?,
-            Role::Head | Role::AcademicServices | Role::Admin | Role::Ent => vec![],
+            Role::Arbitrator | Role::Ent => vec![],
         };
-        let mut keyed = Vec::new();
-        for r in reviews.iter().filter(|r| Self::can_see_review(actor, r)) {
-            if filter_uai.as_ref().is_some_and(|u| *u != r.uai)
-                || state_filter.is_some_and(|s| s != r.state)
-            {
-                continue;
+        let limit = page_size(q)?;
+        let after = decode_cursor(q)?;
+        let keep = |r: &Review| {
+            Self::can_see_review(actor, r)
+                && filter_uai.as_ref().is_none_or(|u| *u == r.uai)
+                && state_filter.is_none_or(|s| s == r.state)
+        };
+        let mut merged = Vec::new();
+        if actor.role == Role::Arbitrator {
+            // Waiting disputes are few: their index holds them all.
+            for r in self.store.open_disputes(actor.arbitrator.as_ref()).await? {
+                let key = crate::store::inbox_key(&r);
+                if keep(&r) && after.as_ref().is_none_or(|a| key > *a) {
+                    merged.push((key, r));
+                }
             }
-            let key = crate::store::inbox_key(r);
-            keyed.push((key, r));
         }
+        for inbox in inboxes {
+            merged.extend(
+                self.inbox_matching(inbox, state_filter, after.as_deref(), limit + 1, keep)
+                    .await?,
+            );
+        }
+        merged.sort_by(|a, b| a.0.cmp(&b.0));
+        let more = merged.len() > limit;
+        merged.truncate(limit);
+        let next_cursor = if more {
+            merged.last().map(|(k, _)| b64(k))
+        } else {
+            None
+        };
         // Only the page is presented, its schools read together.
-        let (page, next_cursor) = paginate(keyed, q)?;
+        let page: Vec<&Review> = merged.iter().map(|(_, r)| r).collect();
         let items = self.present_reviews(&page).await?;
         Ok(ReviewPage { items, next_cursor })
+    }
+
+    /// Up to `limit` reviews of an inbox after `after` that `keep` keeps, read a page at a time
+    /// (one read when, as for a school's own head, every review is kept).
+    async fn inbox_matching(
+        &self,
+        inbox: InboxOf<'_>,
+        state: Option<ReviewState>,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&Review) -> bool,
+    ) -> AppResult<Vec<(String, Review)>> {
+        let mut out = Vec::with_capacity(limit);
+        let mut cursor = after.map(str::to_owned);
+        loop {
+            let batch = self
+                .store
+                .inbox_page(inbox, state, cursor.as_deref(), limit)
+                .await?;
+            let exhausted = batch.len() < limit;
+            cursor = batch.last().map(|(k, _)| k.clone());
+            out.extend(batch.into_iter().filter(|(_, r)| keep(r)));
+            if exhausted || out.len() >= limit {
+                out.truncate(limit);
+                return Ok(out);
+            }
+        }
     }
 
     /// One review with its content, the changes since the previous version, and its history.
@@ -1984,6 +2070,7 @@ impl Charte {
                         idempotency: None,
                         feed: vec![],
                         fan_out: None,
+                        timelines: vec![],
                     },
                 )
                 .await?
@@ -2084,6 +2171,7 @@ impl Charte {
                         idempotency: None,
                         feed: vec![],
                         fan_out: None,
+                        timelines: vec![],
                     },
                 )
                 .await?
@@ -2162,21 +2250,40 @@ impl Charte {
     /// for every commit. Returns how many messages it indexed.
     pub async fn index_read_models_once(&self) -> AppResult<usize> {
         // Named after the format of the read models: a new format indexes them anew.
-        const DONE: &str = "read_models_indexed_v3";
+        const DONE: &str = "read_models_indexed_v4";
         if self.store.meta(DONE).await?.is_some() {
             return Ok(0);
         }
         let messages = self.store.all_messages().await?;
         for message in &messages {
+            let mut message = message.clone();
+            if message.academies.is_empty() {
+                message.academies = self
+                    .message_academies(&message)
+                    .await?
+                    .into_iter()
+                    .collect();
+            }
             let mut reviews = self.store.reviews_of_message(&message.id).await?;
             // Older reviews first, so that each school ends with its current one.
             reviews.sort_by_key(|r| (r.version, r.opened_at));
+            let key = crate::store::timeline_key(&message);
+            let mut timelines: Vec<crate::store::TimelineEntry> = reviews
+                .iter()
+                .map(|r| crate::store::TimelineEntry {
+                    scope: crate::store::school_timeline(&r.uai),
+                    key: key.clone(),
+                    message_id: message.id.clone(),
+                })
+                .collect();
+            timelines.dedup();
             let c = Commit {
                 messages: vec![message.clone()],
                 reviews,
+                timelines,
                 ..Default::default()
             };
-            if !self.commit(c, Some(message)).await? {
+            if !self.commit(c, Some(&message)).await? {
                 return Err(AppError::Conflict(
                     "Une écriture concurrente a interrompu l'indexation : redémarrez le service."
                         .into(),

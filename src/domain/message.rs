@@ -231,6 +231,9 @@ pub struct Message {
     pub emergency: Option<EmergencyDeclaration>,
     /// Every school the message was ever aimed at.
     pub targets: Vec<Uai>,
+    /// The académies of those schools, sorted (empty in records written before it was kept).
+    #[serde(default)]
+    pub academies: Vec<String>,
     /// All versions, oldest first; never rewritten.
     pub versions: Vec<Version>,
     /// When first submitted.

@@ -12,10 +12,11 @@
 --                                    counts a review in its message's summary when its rank is
 --                                    at least that of its school's current review (it is, or
 --                                    replaces, the current one)
---   INBOX <hash> <review> <prefix> <state> <key>
---                                    moves a review in its school's inbox: out of <prefix>:* and
---                                    <prefix>:<old state> under the key <hash> remembers for it,
---                                    into <prefix>:* and <prefix>:<state> under <key>
+--   INBOX <hash> <review> <state> <key> <school prefix> <authority prefix>
+--                                    moves a review in its school's and its authority's inboxes:
+--                                    out of <prefix>:* and <prefix>:<old state> under the key
+--                                    <hash> remembers for it, into <prefix>:* and
+--                                    <prefix>:<state> under <key>
 --   BUMP <key>                       a version: max(stored + 1, Redis's clock in µs), so a version
 --                                    handed out before the data was wiped cannot come back
 local genesis = string.rep("0", 64)
@@ -66,8 +67,8 @@ while i <= n do
     table.insert(ops, { "STANDING", ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5] })
     i = i + 6
   elseif op == "INBOX" then
-    table.insert(ops, { "INBOX", ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5] })
-    i = i + 6
+    table.insert(ops, { "INBOX", ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6] })
+    i = i + 7
   elseif op == "BUMP" then
     table.insert(ops, { "BUMP", ARGV[i + 1] })
     i = i + 2
@@ -94,15 +95,17 @@ for _, o in ipairs(ops) do
     end
   elseif o[1] == "INBOX" then
     local old = redis.call("HGET", o[2], o[3])
-    if old then
-      local sep = string.find(old, "|", 1, true)
-      local old_state, old_key = string.sub(old, 1, sep - 1), string.sub(old, sep + 1)
-      redis.call("ZREM", o[4] .. ":*", old_key)
-      redis.call("ZREM", o[4] .. ":" .. old_state, old_key)
+    for p = 6, 7 do
+      if old then
+        local sep = string.find(old, "|", 1, true)
+        local old_state, old_key = string.sub(old, 1, sep - 1), string.sub(old, sep + 1)
+        redis.call("ZREM", o[p] .. ":*", old_key)
+        redis.call("ZREM", o[p] .. ":" .. old_state, old_key)
+      end
+      redis.call("ZADD", o[p] .. ":*", 0, o[5])
+      redis.call("ZADD", o[p] .. ":" .. o[4], 0, o[5])
     end
-    redis.call("ZADD", o[4] .. ":*", 0, o[6])
-    redis.call("ZADD", o[4] .. ":" .. o[5], 0, o[6])
-    redis.call("HSET", o[2], o[3], o[5] .. "|" .. o[6])
+    redis.call("HSET", o[2], o[3], o[4] .. "|" .. o[5])
   elseif o[1] == "BUMP" then
     local t = redis.call("TIME")
     local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])

@@ -16,9 +16,9 @@ use tokio::sync::Notify;
 
 use super::{
     ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FanOut, FeedChange, FeedTag,
-    IdempotencyRecord, MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext, Store,
-    StoreError, StoreResult, StoredPublication, TrackedEmail, arbitrator_key, closed_dispute,
-    due_at, inbox_key, open_dispute, review_order_key, standing_rank, timeline_key,
+    IdempotencyRecord, InboxOf, MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext,
+    Store, StoreError, StoreResult, StoredPublication, TrackedEmail, arbitrator_key,
+    closed_dispute, due_at, inbox_key, open_dispute, review_order_key, standing_rank, timeline_key,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
@@ -31,8 +31,6 @@ const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
 const REVIEWS: TableDefinition<&str, &[u8]> = TableDefinition::new("reviews");
 const MESSAGE_REVIEWS: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("message_reviews");
-const SCHOOL_REVIEWS: MultimapTableDefinition<&str, &str> =
-    MultimapTableDefinition::new("school_reviews");
 const AUTHORITY_MESSAGES: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("authority_messages");
 const DISPUTES: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("disputes");
@@ -154,7 +152,6 @@ impl EmbeddedStore {
             txn.open_table(MESSAGES).map_err(other)?;
             txn.open_table(REVIEWS).map_err(other)?;
             txn.open_multimap_table(MESSAGE_REVIEWS).map_err(other)?;
-            txn.open_multimap_table(SCHOOL_REVIEWS).map_err(other)?;
             txn.open_multimap_table(AUTHORITY_MESSAGES).map_err(other)?;
             txn.open_multimap_table(DISPUTES).map_err(other)?;
             txn.open_multimap_table(CLOSED_DISPUTES).map_err(other)?;
@@ -328,9 +325,13 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                 .map_err(other)?;
         }
 
+        for e in &c.timelines {
+            timeline
+                .insert((e.scope.as_str(), e.key.as_str()), e.message_id.as_str())
+                .map_err(other)?;
+        }
         let mut reviews = txn.open_table(REVIEWS).map_err(other)?;
         let mut by_message = txn.open_multimap_table(MESSAGE_REVIEWS).map_err(other)?;
-        let mut by_school = txn.open_multimap_table(SCHOOL_REVIEWS).map_err(other)?;
         let mut disputes = txn.open_multimap_table(DISPUTES).map_err(other)?;
         let mut closed = txn.open_multimap_table(CLOSED_DISPUTES).map_err(other)?;
         let mut deadlines = txn.open_table(DEADLINES).map_err(other)?;
@@ -362,10 +363,12 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
             }
             if let Some(s) = &stored {
                 let key = inbox_key(s);
-                for scope in [ALL_STATES, s.state.name()] {
-                    inbox
-                        .remove((s.uai.as_str(), scope, key.as_str()))
-                        .map_err(other)?;
+                for owner in InboxOf::of(s).map(|i| i.owner()) {
+                    for scope in [ALL_STATES, s.state.name()] {
+                        inbox
+                            .remove((owner.as_str(), scope, key.as_str()))
+                            .map_err(other)?;
+                    }
                 }
                 if let Some(at) = due_at(s) {
                     deadlines
@@ -387,9 +390,6 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                 by_message
                     .insert(r.message_id.as_str(), r.id.as_str())
                     .map_err(other)?;
-                by_school
-                    .insert(r.uai.as_str(), r.id.as_str())
-                    .map_err(other)?;
             }
             if let Some(at) = due_at(r) {
                 deadlines
@@ -400,10 +400,12 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
                     .map_err(other)?;
             }
             let key = inbox_key(r);
-            for scope in [ALL_STATES, r.state.name()] {
-                inbox
-                    .insert((r.uai.as_str(), scope, key.as_str()), r.id.as_str())
-                    .map_err(other)?;
+            for owner in InboxOf::of(r).map(|i| i.owner()) {
+                for scope in [ALL_STATES, r.state.name()] {
+                    inbox
+                        .insert((owner.as_str(), scope, key.as_str()), r.id.as_str())
+                        .map_err(other)?;
+                }
             }
             update_standing(&mut standings, &mut counts, r)?;
             order
@@ -688,12 +690,12 @@ fn feed_tag_in(
 impl Store for EmbeddedStore {
     async fn inbox_page(
         &self,
-        uai: &Uai,
+        inbox: InboxOf<'_>,
         state: Option<ReviewState>,
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<(String, Review)>> {
-        let (uai, after) = (uai.to_string(), after.map(str::to_owned));
+        let (uai, after) = (inbox.owner(), after.map(str::to_owned));
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(other)?;
             let inbox = txn.open_table(INBOX).map_err(other)?;
@@ -708,6 +710,35 @@ impl Store for EmbeddedStore {
                     Ok((k.value().2.to_owned(), v.value().to_owned()))
                 });
             reviews_after(rows, after.as_deref(), limit, &reviews)
+        })
+        .await
+    }
+
+    async fn reviews_at_school(
+        &self,
+        message_ids: &[String],
+        uai: &Uai,
+    ) -> StoreResult<Vec<Review>> {
+        let (ids, uai) = (message_ids.to_vec(), uai.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let order = txn.open_table(REVIEW_ORDER).map_err(other)?;
+            let reviews = txn.open_table(REVIEWS).map_err(other)?;
+            // A school's reviews of a message sit together in its review order (`uai:…`).
+            let (from, to) = (format!("{uai}:"), format!("{uai};"));
+            let mut out = Vec::new();
+            for id in &ids {
+                for row in order
+                    .range((id.as_str(), from.as_str())..(id.as_str(), to.as_str()))
+                    .map_err(other)?
+                {
+                    let (_, review_id) = row.map_err(other)?;
+                    if let Some(raw) = reviews.get(review_id.value()).map_err(other)? {
+                        out.push(decode(raw.value())?);
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -959,12 +990,6 @@ impl Store for EmbeddedStore {
     async fn reviews_of_message(&self, message_id: &str) -> StoreResult<Vec<Review>> {
         let key = message_id.to_owned();
         self.blocking(move |db| Self::reviews_by(db, MESSAGE_REVIEWS, &key))
-            .await
-    }
-
-    async fn reviews_of_school(&self, uai: &Uai) -> StoreResult<Vec<Review>> {
-        let key = uai.as_str().to_owned();
-        self.blocking(move |db| Self::reviews_by(db, SCHOOL_REVIEWS, &key))
             .await
     }
 

@@ -71,6 +71,20 @@ pub struct Commit {
     pub feed: Vec<FeedChange>,
     /// A fan-out job to create or advance, under the same revision rule as messages.
     pub fan_out: Option<FanOut>,
+    /// Entries of the schools' and académies' message timelines, derived from the message and
+    /// the reviews it opens by [`Commit::derive_timelines`].
+    pub timelines: Vec<TimelineEntry>,
+}
+
+/// One message's place in a timeline other than its authority's (which the store derives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    /// The timeline ([`school_timeline`], [`academie_timeline`]).
+    pub scope: String,
+    /// The message's [`timeline_key`].
+    pub key: String,
+    /// The message.
+    pub message_id: String,
 }
 
 /// The reviews of a large submission still to open. It is committed with the message, then
@@ -108,6 +122,40 @@ pub struct FeedChange {
 }
 
 impl Commit {
+    /// Derives the timeline entries this commit makes, for reviews of `context` (the commit's own
+    /// copy wins when it writes the message): a school enters a message's timeline with its first
+    /// review, an académie when a message aimed at one of its schools is written. Entries the
+    /// commit already holds stay (a re-indexing lists every school).
+    pub fn derive_timelines(&mut self, context: &Message) {
+        let message = self
+            .messages
+            .iter()
+            .find(|m| m.id == context.id)
+            .unwrap_or(context);
+        let key = timeline_key(message);
+        let entry = |scope: String| TimelineEntry {
+            scope,
+            key: key.clone(),
+            message_id: message.id.clone(),
+        };
+        let mut entries: Vec<TimelineEntry> = self
+            .reviews
+            .iter()
+            .filter(|r| r.revision == 0 && r.message_id == message.id)
+            .map(|r| entry(school_timeline(&r.uai)))
+            .collect();
+        if self.messages.iter().any(|m| m.id == message.id) {
+            entries.extend(
+                message
+                    .academies
+                    .iter()
+                    .map(|a| entry(academie_timeline(a))),
+            );
+        }
+        entries.dedup();
+        self.timelines.extend(entries);
+    }
+
     /// Derives the feed changes this commit makes from its records, for reviews of `context`
     /// (the message as read; the commit's own copy wins when it writes the message): a review that
     /// becomes publishable puts its version on display; a withdrawal takes the message off every
@@ -259,6 +307,44 @@ pub fn timeline_key(message: &Message) -> String {
 
 /// The timeline of every message (for administrators), beside one per authority.
 pub const ALL_MESSAGES: &str = "*";
+
+/// The timeline of the messages a school has reviews of (authority ids never hold a colon).
+pub fn school_timeline(uai: &Uai) -> String {
+    format!("uai:{uai}")
+}
+
+/// The timeline of the messages aimed at schools of an académie.
+pub fn academie_timeline(code: &str) -> String {
+    format!("academie:{code}")
+}
+
+/// Whose inbox: a school's (its reviews), or an authority's (the reviews of all its messages).
+#[derive(Debug, Clone, Copy)]
+pub enum InboxOf<'a> {
+    /// A school's reviews.
+    School(&'a Uai),
+    /// The reviews of every message of an authority.
+    Authority(&'a str),
+}
+
+impl InboxOf<'_> {
+    /// The owner's name in the store's inbox index (an authority's starts with `@`, which no UAI
+    /// holds).
+    pub fn owner(&self) -> String {
+        match self {
+            InboxOf::School(uai) => uai.to_string(),
+            InboxOf::Authority(id) => format!("@{id}"),
+        }
+    }
+
+    /// Every inbox a review is in.
+    pub fn of(review: &Review) -> [InboxOf<'_>; 2] {
+        [
+            InboxOf::School(&review.uai),
+            InboxOf::Authority(&review.authority_id),
+        ]
+    }
+}
 
 /// A publication as a feed reads it: what filtering and ordering need, and the publication's JSON
 /// as written once at commit, spliced into the response without being parsed again (a feed is
@@ -497,8 +583,6 @@ pub trait Store: Send + Sync + 'static {
     async fn reviews(&self, ids: &[String]) -> StoreResult<Vec<Review>>;
     /// All reviews of a message, every version.
     async fn reviews_of_message(&self, message_id: &str) -> StoreResult<Vec<Review>>;
-    /// All reviews in a school.
-    async fn reviews_of_school(&self, uai: &Uai) -> StoreResult<Vec<Review>>;
     /// Open disputes of one arbitrator (`None`: every arbitrator).
     async fn open_disputes(&self, arbitrator: Option<&ArbitratorRef>) -> StoreResult<Vec<Review>>;
     /// Ended disputes of one arbitrator (`None`: every arbitrator).
@@ -525,16 +609,17 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<(String, Review)>>;
-    /// Up to `limit` reviews of a school's inbox (only those in `state`, if given), in the order
-    /// of [`inbox_key`], after the key `after`; each with its key (the next cursor).
+    /// Up to `limit` reviews of an inbox (only those in `state`, if given), in the order of
+    /// [`inbox_key`], after the key `after`; each with its key (the next cursor).
     async fn inbox_page(
         &self,
-        uai: &Uai,
+        inbox: InboxOf<'_>,
         state: Option<ReviewState>,
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<(String, Review)>>;
-    /// Up to `limit` message ids of a timeline (an authority's, or [`ALL_MESSAGES`]), newest
+    /// Up to `limit` message ids of a timeline (an authority's, [`ALL_MESSAGES`],
+    /// [`school_timeline`] or [`academie_timeline`]), newest
     /// first, after the timeline key `after`; with each its timeline key (the next cursor).
     async fn timeline(
         &self,
@@ -542,6 +627,12 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<(String, String)>>;
+    /// Every review (each version's) of one school for each of the messages, read together.
+    async fn reviews_at_school(
+        &self,
+        message_ids: &[String],
+        uai: &Uai,
+    ) -> StoreResult<Vec<Review>>;
     /// Messages with their summaries, read together (missing messages are skipped).
     async fn messages_with_summaries(
         &self,

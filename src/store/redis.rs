@@ -14,10 +14,10 @@ use tokio::sync::Notify;
 
 use super::{
     ALL_MESSAGES, ClaimedMail, Commit, Delivery, DeliveryStatus, FanOut, FeedTag,
-    IdempotencyRecord, MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext, Store,
-    StoreError, StoreResult, StoredPublication, TrackedEmail, arbitrator_key, closed_dispute,
-    due_at, inbox_key, inbox_review_id, open_dispute, review_order_key, standing_rank,
-    timeline_key,
+    IdempotencyRecord, InboxOf, MailCounts, MailOutcome, MessageSummary, Requeue, ReviewContext,
+    Store, StoreError, StoreResult, StoredPublication, TrackedEmail, arbitrator_key,
+    closed_dispute, due_at, inbox_key, inbox_review_id, open_dispute, review_order_key,
+    standing_rank, timeline_key,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
 use crate::domain::directory::{ArbitratorRef, School};
@@ -322,6 +322,12 @@ impl RedisStore {
                 push(&mut writes, &["SADD", &self.k(&["messages"]), &m.id]);
             }
         }
+        for e in &c.timelines {
+            push(
+                &mut writes,
+                &["ZADD", &self.k(&["timeline", &e.scope]), "0", &e.key],
+            );
+        }
         for r in &c.reviews {
             let mut next = r.clone();
             next.revision = r.revision + 1;
@@ -339,10 +345,6 @@ impl RedisStore {
                 push(
                     &mut writes,
                     &["SADD", &self.k(&["message_reviews", &r.message_id]), &r.id],
-                );
-                push(
-                    &mut writes,
-                    &["SADD", &self.k(&["school_reviews", r.uai.as_str()]), &r.id],
                 );
             }
             let deadlines = self.k(&["deadlines"]);
@@ -372,15 +374,18 @@ impl RedisStore {
                     &review_order_key(r),
                 ],
             );
+            let [school, authority] =
+                InboxOf::of(r).map(|i| self.k(&["inbox", i.owner().as_str()]));
             push(
                 &mut writes,
                 &[
                     "INBOX",
                     &self.k(&["inbox_keys"]),
                     &r.id,
-                    &self.k(&["inbox", r.uai.as_str()]),
                     r.state.name(),
                     &inbox_key(r),
+                    &school,
+                    &authority,
                 ],
             );
             push(
@@ -568,18 +573,54 @@ impl RedisStore {
 impl Store for RedisStore {
     async fn inbox_page(
         &self,
-        uai: &Uai,
+        inbox: InboxOf<'_>,
         state: Option<ReviewState>,
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<(String, Review)>> {
         let scope = state.map_or("*", ReviewState::name);
-        let key = self.k(&["inbox", uai.as_str(), scope]);
+        let key = self.k(&["inbox", inbox.owner().as_str(), scope]);
         let keys = self.keys_after(key, after, limit).await?;
         if keys.is_empty() {
             return Ok(vec![]);
         }
         self.reviews_keyed(keys, inbox_review_id).await
+    }
+
+    async fn reviews_at_school(
+        &self,
+        message_ids: &[String],
+        uai: &Uai,
+    ) -> StoreResult<Vec<Review>> {
+        if message_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        // A school's reviews of a message sit together in its review order (`uai:…`): one
+        // pipeline of ranges, then one MGET.
+        let mut pipe = redis::pipe();
+        for id in message_ids {
+            pipe.cmd("ZRANGE")
+                .arg(self.k(&["review_order", id]))
+                .arg(format!("[{uai}:"))
+                .arg(format!("({uai};"))
+                .arg("BYLEX");
+        }
+        let keys: Vec<Vec<String>> = self
+            .run(|mut c| {
+                let pipe = pipe.clone();
+                async move { pipe.query_async(&mut c).await }
+            })
+            .await?;
+        let keys: Vec<String> = keys.into_iter().flatten().collect();
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(self
+            .reviews_keyed(keys, |k| k.rsplit(':').next().unwrap_or(""))
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
     async fn message_reviews_page(
@@ -805,11 +846,6 @@ impl Store for RedisStore {
 
     async fn reviews_of_message(&self, message_id: &str) -> StoreResult<Vec<Review>> {
         self.reviews_in(self.k(&["message_reviews", message_id]))
-            .await
-    }
-
-    async fn reviews_of_school(&self, uai: &Uai) -> StoreResult<Vec<Review>> {
-        self.reviews_in(self.k(&["school_reviews", uai.as_str()]))
             .await
     }
 

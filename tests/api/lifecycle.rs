@@ -719,6 +719,53 @@ async fn data_stored_before_the_feed_index_is_indexed_once_at_start() {
 }
 
 #[tokio::test]
+async fn messages_stored_before_the_school_and_academie_timelines_are_listed_after_indexing() {
+    let app = TestApp::spawn().await;
+    let m = app
+        .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT]))
+        .await;
+    let id = m["id"].as_str().unwrap();
+    // A copy written as an older version of the service wrote it: no académies, no timelines.
+    let store = &app.charte.store;
+    let mut old = store.message(id).await.unwrap().unwrap();
+    old.id = "message-ancien".into();
+    old.academies.clear();
+    old.revision = 0;
+    let mut review = store
+        .review(&app.review_of(&m, LYCEE_FABERT).await)
+        .await
+        .unwrap()
+        .unwrap();
+    review.id = "revue-ancienne".into();
+    review.message_id = old.id.clone();
+    review.revision = 0;
+    store
+        .commit(charte::store::Commit {
+            messages: vec![old],
+            reviews: vec![review],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let listed = |token: String| {
+        let app = &app;
+        async move { ids_of(&every_page(app, "/v1/messages", &token, 50).await) }
+    };
+    assert_eq!(listed(app.head(LYCEE_FABERT)).await, [id]);
+    assert_eq!(listed(app.academic("12")).await, [id]);
+
+    assert_eq!(app.charte.index_read_models_once().await.unwrap(), 2);
+    for token in [app.head(LYCEE_FABERT), app.academic("12")] {
+        let seen = listed(token).await;
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen.contains(&"message-ancien".to_owned()));
+    }
+    assert!(listed(app.academic("15")).await.is_empty());
+    let old = store.message("message-ancien").await.unwrap().unwrap();
+    assert_eq!(old.academies, ["12"], "its académies kept from now on");
+}
+
+#[tokio::test]
 async fn a_head_reads_only_their_school_part_of_the_audit_trail_and_it_verifies() {
     let app = TestApp::spawn().await;
     let m = app
@@ -972,4 +1019,165 @@ async fn a_refusal_to_approve_is_written_in_correct_french() {
         "{}",
         again.detail()
     );
+}
+
+/// Every item of a list, page after page of `limit`, asserting each page is full but the last.
+async fn every_page(app: &TestApp, path: &str, token: &str, limit: usize) -> Vec<Value> {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let res = app
+            .get(&format!("{path}{sep}limit={limit}&cursor={cursor}"), token)
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let page = items(&res);
+        match res.body["next_cursor"].as_str() {
+            Some(c) => {
+                assert_eq!(page.len(), limit, "a page before the last is full");
+                cursor = c.to_owned();
+                out.extend(page);
+            }
+            None => {
+                out.extend(page);
+                return out;
+            }
+        }
+    }
+}
+
+fn ids_of(list: &[Value]) -> Vec<String> {
+    list.iter()
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn heads_and_academie_services_page_their_messages_newest_first_and_see_no_other() {
+    let app = TestApp::spawn().await;
+    let agent = app.agent(REGION);
+    let mut aimed: Vec<(String, Vec<&str>)> = Vec::new();
+    for targets in [
+        vec![LYCEE_FABERT],
+        vec![LYCEE_KLEBER],
+        vec![LYCEE_FABERT, LYCEE_KLEBER],
+        vec![LYCEE_FABERT],
+        vec![LYCEE_KLEBER],
+        vec![LYCEE_FABERT],
+    ] {
+        let m = app.submit(&agent, one_off(&targets)).await;
+        aimed.push((m["id"].as_str().unwrap().to_owned(), targets));
+        app.advance_to(app.clock_now() + time::Duration::minutes(1))
+            .await;
+    }
+    // The authority's list gives the order every other list must keep: newest first.
+    let all = ids_of(&every_page(&app, "/v1/messages", &agent, 50).await);
+    assert_eq!(all.len(), 6);
+    let aimed_at = |uai: &str| -> Vec<String> {
+        all.iter()
+            .filter(|id| aimed.iter().any(|(m, t)| m == *id && t.contains(&uai)))
+            .cloned()
+            .collect()
+    };
+
+    let fabert = every_page(&app, "/v1/messages", &app.head(LYCEE_FABERT), 2).await;
+    assert_eq!(ids_of(&fabert), aimed_at(LYCEE_FABERT));
+    assert!(
+        fabert.iter().all(|m| m["target_count"] == 1
+            && m["summary"] == json!({"pending": 1})
+            && m["own_reviews"][0]["uai"] == LYCEE_FABERT),
+        "a head learns of no other school: {fabert:?}"
+    );
+    // Académie 15 (Strasbourg) holds Kléber; académie 12 (Nancy-Metz) holds Fabert.
+    let strasbourg = every_page(&app, "/v1/messages", &app.academic("15"), 2).await;
+    assert_eq!(ids_of(&strasbourg), aimed_at(LYCEE_KLEBER));
+    let nancy_metz = every_page(&app, "/v1/messages", &app.academic("12"), 1).await;
+    assert_eq!(ids_of(&nancy_metz), aimed_at(LYCEE_FABERT));
+
+    // A head of both schools sees each message once, in the same order, pages cut anywhere.
+    let both = app.token_with(|c| {
+        c.role = "head".into();
+        c.sub = "head-both".into();
+        c.uai = vec![LYCEE_FABERT.into(), LYCEE_KLEBER.into()];
+    });
+    for limit in [1, 2, 4, 50] {
+        assert_eq!(
+            ids_of(&every_page(&app, "/v1/messages", &both, limit).await),
+            all,
+            "pages of {limit}"
+        );
+    }
+    // Filters apply within the store's pages.
+    let pending = every_page(
+        &app,
+        "/v1/messages?status=in_review",
+        &app.head(LYCEE_FABERT),
+        1,
+    )
+    .await;
+    assert_eq!(ids_of(&pending), aimed_at(LYCEE_FABERT));
+    let emergencies = every_page(
+        &app,
+        "/v1/messages?kind=emergency",
+        &app.head(LYCEE_FABERT),
+        1,
+    )
+    .await;
+    assert!(emergencies.is_empty());
+}
+
+#[tokio::test]
+async fn an_authority_pages_the_reviews_of_all_its_messages_and_of_no_other_authority() {
+    let app = TestApp::spawn().await;
+    let agent = app.agent(REGION);
+    let mut region_messages = BTreeSet::new();
+    for _ in 0..3 {
+        let m = app
+            .submit(&agent, one_off(&[LYCEE_FABERT, LYCEE_KLEBER]))
+            .await;
+        region_messages.insert(m["id"].as_str().unwrap().to_owned());
+    }
+    let moselle = app.agent("departement-moselle");
+    let theirs = app.submit(&moselle, one_off(&[COLLEGE_JEAN_MOULIN])).await;
+
+    let reviews = every_page(&app, "/v1/reviews", &agent, 4).await;
+    assert_eq!(reviews.len(), 6, "{reviews:?}");
+    assert_eq!(
+        ids_of(&reviews).into_iter().collect::<BTreeSet<_>>().len(),
+        6,
+        "each review once"
+    );
+    assert!(
+        reviews
+            .iter()
+            .all(|r| region_messages.contains(r["message_id"].as_str().unwrap()))
+    );
+    let theirs_listed = every_page(&app, "/v1/reviews", &moselle, 4).await;
+    assert_eq!(theirs_listed.len(), 1);
+    assert_eq!(theirs_listed[0]["message_id"], theirs["id"]);
+
+    // Fabert approves one: the authority's list follows, by state and by school.
+    let first = reviews.iter().find(|r| r["uai"] == LYCEE_FABERT).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .post(
+            &format!("/v1/reviews/{first}/approve"),
+            &app.head(LYCEE_FABERT),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let approved = every_page(&app, "/v1/reviews?state=approved", &agent, 1).await;
+    assert_eq!(ids_of(&approved), [first.as_str()]);
+    let pending = every_page(&app, "/v1/reviews?state=pending", &agent, 2).await;
+    assert_eq!(pending.len(), 5);
+    assert!(pending.iter().all(|r| r["id"] != first.as_str()));
+    let kleber = every_page(&app, &format!("/v1/reviews?uai={LYCEE_KLEBER}"), &agent, 2).await;
+    assert_eq!(kleber.len(), 3);
+    assert!(kleber.iter().all(|r| r["uai"] == LYCEE_KLEBER));
+    // Pending first, soonest deadline first; decided ones after.
+    let all = every_page(&app, "/v1/reviews", &agent, 50).await;
+    assert_eq!(all.last().unwrap()["id"], first.as_str());
 }

@@ -18,6 +18,7 @@ pub fn message(id: &str, authority: &str, targets: &[&str], at: OffsetDateTime) 
         purpose: Purpose::Information,
         emergency: None,
         targets: targets.iter().map(|u| Uai::parse(u).unwrap()).collect(),
+        academies: vec![],
         versions: vec![Version {
             number: 1,
             title: "Titre".into(),
