@@ -2388,31 +2388,40 @@ impl Charte {
     }
 
     /// A message's audit trail, verified.
-    pub async fn audit(&self, actor: &Actor, message_id: &str) -> AppResult<AuditView> {
-        let view = self.get_message(actor, message_id).await?;
-        // People outside the sending authority see only their own schools' part of the trail:
-        // only those chains are read (with the message's own), not the whole message's.
-        let full = matches!(
-            actor.role,
-            Role::Admin | Role::AuthorityAgent | Role::AuthorityRepresentative
-        );
-        let mut records = if full {
-            self.store.audit(message_id).await?
-        } else {
-            // Each read brings the message's chain too (alone when no school is visible yet):
-            // keep each record once.
-            let mut out = BTreeMap::new();
-            let schools: Vec<&str> = match view.targets.is_empty() {
-                true => vec![crate::domain::audit::MESSAGE_CHAIN],
-                false => view.targets.iter().map(String::as_str).collect(),
-            };
-            for uai in schools {
-                for r in self.store.audit_of_school(message_id, uai).await? {
-                    out.insert((r.chain.clone(), r.seq), r);
-                }
+    pub async fn audit(
+        &self,
+        actor: &Actor,
+        message_id: &str,
+        q: &ListQuery,
+    ) -> AppResult<AuditView> {
+        let limit = page_size(q)?;
+        let after = decode_cursor(q)?;
+        let only = match q.uai.as_deref() {
+            Some(u) => {
+                Some(Uai::parse_exact(u).map_err(|e| AppError::invalid("uai", e.to_string()))?)
             }
-            out.into_values().collect()
+            None => None,
         };
+        let view = self.get_message(actor, message_id).await?;
+        // The schools whose chains the caller may read: every target for the sender and
+        // administrators, their own schools for the others. A page holds whole chains, the
+        // message's own on the first page, then schools in UAI order.
+        let mut schools: Vec<&str> = view
+            .targets
+            .iter()
+            .map(String::as_str)
+            .filter(|u| only.as_ref().is_none_or(|o| o.as_str() == *u))
+            .filter(|u| after.as_deref().is_none_or(|a| *u > a))
+            .collect();
+        schools.sort_unstable();
+        let more = schools.len() > limit;
+        schools.truncate(limit);
+        let mut chains: Vec<String> = Vec::with_capacity(schools.len() + 1);
+        if after.is_none() {
+            chains.push(crate::domain::audit::MESSAGE_CHAIN.to_owned());
+        }
+        chains.extend(schools.iter().map(|u| (*u).to_owned()));
+        let mut records = self.store.audit_of_chains(message_id, &chains).await?;
         // In order of events; within one commit the message-wide record comes first.
         records.sort_by(|a, b| {
             (
@@ -2429,6 +2438,12 @@ impl Charte {
                 ))
         });
         let verification = crate::domain::audit::verify(&records).into();
+        // The message's own chain may name other schools: only the sender and administrators
+        // read those records (the chain is verified whole all the same).
+        let full = matches!(
+            actor.role,
+            Role::Admin | Role::AuthorityAgent | Role::AuthorityRepresentative
+        );
         let mine: BTreeSet<&str> = view.targets.iter().map(String::as_str).collect();
         let records = records
             .into_iter()
@@ -2438,6 +2453,9 @@ impl Charte {
             message_id: message_id.to_owned(),
             verification,
             records,
+            next_cursor: more
+                .then(|| schools.last().map(|u| encode_cursor(u)))
+                .flatten(),
         })
     }
 

@@ -328,8 +328,11 @@ pub struct AuditView {
     pub message_id: String,
     /// Verification of the hash chain.
     pub verification: VerificationView,
-    /// Records in order.
+    /// Records in order: the message's own chain on the first page, then whole chains of schools
+    /// in UAI order.
     pub records: Vec<AuditRecord>,
+    /// Cursor of the next page of schools' chains; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Serialisable copy of a [`Verification`].

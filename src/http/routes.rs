@@ -419,15 +419,39 @@ pub async fn coproduce(
     Ok(Json(s.charte.coproduce(&actor, &id).await?))
 }
 
-/// The message's audit trail, with verification of its hash chain.
-#[utoipa::path(get, path = "/v1/messages/{id}/audit", tag = "messages", params(("id" = String, Path)),
-    responses((status = 200, body = AuditView), (status = 404, body = Problem)), security(("bearer" = [])))]
+/// Audit trail parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Cursor from the previous page (`next_cursor`).
+    pub cursor: Option<String>,
+    /// Schools' chains per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+    /// Only this school's chain (with the message's own on the first page).
+    #[param(value_type = Option<String>, pattern = "^[0-9]{7}[A-Z]$")]
+    pub uai: Option<String>,
+}
+
+/// The message's audit trail the caller may see, with verification of its hash chains: the
+/// message's own chain on the first page, then whole chains of schools a page at a time.
+#[utoipa::path(get, path = "/v1/messages/{id}/audit", tag = "messages",
+    params(("id" = String, Path), AuditParams),
+    responses((status = 200, body = AuditView), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
 pub async fn audit(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<AuditParams>,
 ) -> ApiResult<Json<AuditView>> {
-    Ok(Json(s.charte.audit(&actor, &id).await?))
+    let q = ListQuery {
+        cursor: q.cursor,
+        limit: q.limit,
+        uai: q.uai,
+        ..Default::default()
+    };
+    Ok(Json(s.charte.audit(&actor, &id, &q).await?))
 }
 
 /// Reviews visible to the caller; for a head, the inbox, soonest deadline first.

@@ -1041,15 +1041,22 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn audit_of_school(&self, message_id: &str, uai: &str) -> StoreResult<Vec<AuditRecord>> {
-        let (key, uai) = (message_id.to_owned(), uai.to_owned());
+    async fn audit_of_chains(
+        &self,
+        message_id: &str,
+        chains: &[String],
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let (key, chains) = (message_id.to_owned(), chains.to_vec());
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(other)?;
             let t = txn.open_table(AUDIT).map_err(other)?;
             let mut out = Vec::new();
-            for chain in [crate::domain::audit::MESSAGE_CHAIN, uai.as_str()] {
+            for chain in &chains {
                 for row in t
-                    .range((key.as_str(), chain, 0)..=(key.as_str(), chain, u64::MAX))
+                    .range(
+                        (key.as_str(), chain.as_str(), 0)
+                            ..=(key.as_str(), chain.as_str(), u64::MAX),
+                    )
                     .map_err(other)?
                 {
                     let (_, v) = row.map_err(other)?;

@@ -646,9 +646,13 @@ pub trait Store: Send + Sync + 'static {
     -> StoreResult<Vec<ChainHead>>;
     /// A message's audit trail, in order.
     async fn audit(&self, message_id: &str) -> StoreResult<Vec<AuditRecord>>;
-    /// The records of one school's part of a message's trail, with the message-wide ones, in order
-    /// (so a review's history costs what that school did, not the whole message's trail).
-    async fn audit_of_school(&self, message_id: &str, uai: &str) -> StoreResult<Vec<AuditRecord>>;
+    /// The records of some of a message's audit chains (`message`, schools' UAIs), each chain in
+    /// order, read together (so a page of the trail costs what those chains hold).
+    async fn audit_of_chains(
+        &self,
+        message_id: &str,
+        chains: &[String],
+    ) -> StoreResult<Vec<AuditRecord>>;
 
     /// Reviews whose deadline is at or before `now`, soonest first, at most `limit`.
     async fn due_reviews(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<String>>;

@@ -904,9 +904,13 @@ impl Store for RedisStore {
         }
     }
 
-    async fn audit_of_school(&self, message_id: &str, uai: &str) -> StoreResult<Vec<AuditRecord>> {
-        self.chains(message_id, &[crate::domain::audit::MESSAGE_CHAIN, uai])
-            .await
+    async fn audit_of_chains(
+        &self,
+        message_id: &str,
+        chains: &[String],
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let chains: Vec<&str> = chains.iter().map(String::as_str).collect();
+        self.chains(message_id, &chains).await
     }
 
     async fn audit(&self, message_id: &str) -> StoreResult<Vec<AuditRecord>> {

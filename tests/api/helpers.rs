@@ -335,6 +335,26 @@ impl TestApp {
         }
     }
 
+    /// A message's whole audit trail as its sender reads it (every page), asserting each page
+    /// verifies.
+    pub async fn audit_trail(&self, message: &Value) -> Vec<Value> {
+        let id = message["id"].as_str().expect("message id");
+        let agent = self.agent(message["authority_id"].as_str().expect("authority"));
+        let mut out = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let path = format!("/v1/messages/{id}/audit?limit=200&cursor={cursor}");
+            let res = self.get(&path, &agent).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+            assert_eq!(res.body["verification"]["valid"], true, "{}", res.body);
+            out.extend(res.body["records"].as_array().cloned().unwrap_or_default());
+            match res.body["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => return out,
+            }
+        }
+    }
+
     /// Emails of one kind queued so far, oldest first.
     pub async fn emails_of_kind(&self, kind: &str) -> Vec<Value> {
         self.outbox()

@@ -1181,3 +1181,125 @@ async fn an_authority_pages_the_reviews_of_all_its_messages_and_of_no_other_auth
     let all = every_page(&app, "/v1/reviews", &agent, 50).await;
     assert_eq!(all.last().unwrap()["id"], first.as_str());
 }
+
+#[tokio::test]
+async fn the_audit_trail_comes_in_pages_of_whole_school_chains_each_verified() {
+    let app = TestApp::spawn().await;
+    let agent = app.agent(REGION);
+    let m = app
+        .submit(
+            &agent,
+            one_off(&[LYCEE_KLEBER, LYCEE_FABERT, LYCEE_AGRICOLE]),
+        )
+        .await;
+    let id = m["id"].as_str().unwrap();
+    for uai in [LYCEE_FABERT, LYCEE_KLEBER] {
+        let review = app.review_of(&m, uai).await;
+        let res = app
+            .post(
+                &format!("/v1/reviews/{review}/approve"),
+                &app.head(uai),
+                json!({}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    }
+    let whole = app.get(&format!("/v1/messages/{id}/audit"), &agent).await;
+    assert_eq!(whole.status, StatusCode::OK, "{}", whole.body);
+    assert_eq!(whole.body["verification"]["chains"], 4, "{}", whole.body);
+    assert!(whole.body["next_cursor"].is_null());
+
+    // One school's chain per page, in UAI order, the message's own chain first.
+    let mut chains_seen = Vec::new();
+    let mut records = Vec::new();
+    let mut path = format!("/v1/messages/{id}/audit?limit=1");
+    loop {
+        let page = app.get(&path, &agent).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert_eq!(page.body["verification"]["valid"], true, "{}", page.body);
+        let mut chains: Vec<String> = page.body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["chain"].as_str().unwrap().to_owned())
+            .collect();
+        chains.dedup();
+        chains.sort();
+        chains.dedup();
+        chains_seen.push(chains);
+        records.extend(page.body["records"].as_array().unwrap().clone());
+        match page.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/messages/{id}/audit?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        chains_seen,
+        [
+            vec![LYCEE_FABERT, "message"],
+            vec![LYCEE_AGRICOLE],
+            vec![LYCEE_KLEBER],
+        ]
+    );
+    let set = |list: &[Value]| -> BTreeSet<String> {
+        list.iter().map(|r| r["hash"].to_string()).collect()
+    };
+    assert_eq!(
+        set(&records),
+        set(whole.body["records"].as_array().unwrap()),
+        "the pages hold the whole trail, each record once"
+    );
+    assert_eq!(
+        records.len(),
+        whole.body["records"].as_array().unwrap().len()
+    );
+
+    // One school's part: its chain with the message's.
+    let kleber = app
+        .get(
+            &format!("/v1/messages/{id}/audit?uai={LYCEE_KLEBER}"),
+            &agent,
+        )
+        .await;
+    assert_eq!(kleber.body["verification"]["chains"], 2, "{}", kleber.body);
+    assert!(
+        kleber.body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["chain"] == "message" || r["chain"] == LYCEE_KLEBER)
+    );
+    // A head pages only their own school's chain.
+    let head = app
+        .get(
+            &format!("/v1/messages/{id}/audit?limit=1"),
+            &app.head(LYCEE_FABERT),
+        )
+        .await;
+    assert_eq!(head.body["verification"]["chains"], 2, "{}", head.body);
+    assert!(head.body["next_cursor"].is_null(), "{}", head.body);
+    let res = app
+        .get(
+            &format!("/v1/messages/{id}/audit?uai={LYCEE_KLEBER}"),
+            &app.head(LYCEE_FABERT),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(
+        res.body["verification"]["chains"], 1,
+        "only the message's: {}",
+        res.body
+    );
+
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("uai=57", "uai"),
+        ("cursor=%25%25", "cursor"),
+    ] {
+        let res = app
+            .get(&format!("/v1/messages/{id}/audit?{query}"), &agent)
+            .await;
+        assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&res), [field], "{}", res.body);
+    }
+}
