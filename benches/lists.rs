@@ -245,14 +245,21 @@ async fn start(charte: Arc<Charte>) -> Running {
 async fn stage(charte: Arc<Charte>, messages: usize, head_uai: &str) -> Vec<Timing> {
     let running = start(charte).await;
     let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
     let agent = token("authority_agent", |c| c.authority = Some(AUTHORITY.into()));
     let head = token("head", |c| c.uai = vec![head_uai.to_owned()]);
+    let out = measure_all(&base, &agent, &head, messages).await;
+    running.stop().await;
+    out
+}
+
+/// Measures every endpoint of the service at `base`, with `messages` messages in its store.
+async fn measure_all(base: &str, agent: &str, head: &str, messages: usize) -> Vec<Timing> {
+    let http = reqwest::Client::new();
     // The newest message, whose reviews are listed.
     let (_, page) = probe(
         &http,
         &format!("{base}/v1/messages?limit=1"),
-        &agent,
+        agent,
         1.min(messages),
     )
     .await;
@@ -261,27 +268,27 @@ async fn stage(charte: Arc<Charte>, messages: usize, head_uai: &str) -> Vec<Timi
     let runs = [
         (
             format!("{base}/v1/messages?limit=20"),
-            &agent,
+            agent,
             20.min(messages),
         ),
         (
             format!("{base}/v1/messages?limit=10"),
-            &agent,
+            agent,
             10.min(messages),
         ),
         (
             format!("{base}/v1/reviews?limit=20"),
-            &head,
+            head,
             20.min(messages),
         ),
         (
             format!("{base}/v1/reviews?limit=10"),
-            &head,
+            head,
             10.min(messages),
         ),
         (
             format!("{base}/v1/messages/{newest}/reviews?limit=50"),
-            &agent,
+            agent,
             50.min(SCHOOLS),
         ),
     ];
@@ -289,8 +296,88 @@ async fn stage(charte: Arc<Charte>, messages: usize, head_uai: &str) -> Vec<Timi
     for (url, bearer, items) in &runs {
         out.push(measure(&http, url, bearer, *items).await);
     }
-    running.stop().await;
     out
+}
+
+/// What `charte serve` itself holds once it has served every list from the grown store.
+struct Service {
+    rss: (f64, f64),
+    list_p99: Duration,
+}
+
+/// Starts the service binary over the seeded store (`store_args`), serves every list from it
+/// as in the stages, and reads its own `VmRSS` and `VmHWM`.
+async fn service(store_args: &[&str], secret_dir: &std::path::Path, head_uai: &str) -> Service {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        "serve",
+        "--dev",
+        "--listen",
+        &listen,
+        "--rate-per-subject",
+        "0",
+        "--rate-per-address",
+        "0",
+    ];
+    args.extend_from_slice(store_args);
+    if !store_args.contains(&"--data-dir") {
+        args.extend_from_slice(&["--data-dir", secret_dir.to_str().unwrap()]);
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_charte"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "charte serve exited before answering"
+        );
+        assert!(Instant::now() < deadline, "charte serve did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let secret = charte::server::dev_secret(secret_dir).unwrap();
+    let agent = common::token_signed(&secret, "authority_agent", |c| {
+        c.authority = Some(AUTHORITY.into())
+    });
+    let head = common::token_signed(&secret, "head", |c| c.uai = vec![head_uai.to_owned()]);
+    let timings = measure_all(&base, &agent, &head, STAGE_A).await;
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kib| kib.parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    let rss = (field("VmRSS:"), field("VmHWM:"));
+    let _ = child.kill();
+    let _ = child.wait();
+    Service {
+        rss,
+        list_p99: timings[0].p99,
+    }
+}
+
+/// The head whose inbox is measured: the middle school.
+fn head_uai() -> String {
+    schools()[SCHOOLS / 2].uai.to_string()
 }
 
 /// Everything measured on one store.
@@ -305,7 +392,7 @@ struct Outcome {
 async fn run(store: Arc<dyn Store>) -> Outcome {
     let schools = schools();
     let targets: Vec<String> = schools.iter().map(|s| s.uai.to_string()).collect();
-    let head_uai = targets[SCHOOLS / 2].clone();
+    let head_uai = head_uai();
     store.put_schools(schools).await.unwrap();
     let charte = charte::server::charte(
         store,
@@ -314,6 +401,9 @@ async fn run(store: Arc<dyn Store>) -> Outcome {
         Calendar::default(),
         String::new(),
     );
+    // An empty store needs no indexing: marked so, the service started later over the seeded
+    // store does not index it again.
+    charte.index_read_models_once().await.unwrap();
     let seed_b = seed(&charte, &targets, 0, STAGE_B).await;
     let at_b = stage(charte.clone(), STAGE_B, &head_uai).await;
     let seed_a = seed(&charte, &targets, STAGE_B, STAGE_A).await;
@@ -400,11 +490,21 @@ async fn main() {
 
     let dir = tempfile::TempDir::new().unwrap();
     let embedded = run(Arc::new(EmbeddedStore::open(dir.path()).unwrap())).await;
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let served_embedded = service(&["--data-dir", &data_dir], dir.path(), &head_uai()).await;
     drop(dir);
 
     let redis = redis_server::RedisServer::start();
     let store = RedisStore::connect(&redis.url(), "lists").await.unwrap();
     let on_redis = run(Arc::new(store)).await;
+    let secret_dir = tempfile::TempDir::new().unwrap();
+    let url = redis.url();
+    let served_redis = service(
+        &["--redis-url", &url, "--redis-prefix", "lists"],
+        secret_dir.path(),
+        &head_uai(),
+    )
+    .await;
     drop(redis);
     let load_after = loadavg();
 
@@ -434,5 +534,21 @@ async fn main() {
         "Redis (AOF, appendfsync always; a real redis-server)",
         &on_redis,
     );
+    println!(
+        "\n### The service's own memory\n\n`charte serve` started over each grown store \
+         ({}k reviews) in its own process, after serving {REQUESTS} requests of each list:\n",
+        STAGE_A * SCHOOLS / 1000
+    );
+    println!("| store | RSS | peak (VmHWM) | target ≤ {RSS_MIB} MiB | list p99 |");
+    println!("|---|---|---|---|---|");
+    for (name, s) in [("embedded", &served_embedded), ("Redis", &served_redis)] {
+        println!(
+            "| {name} | {:.0} MiB | {:.0} MiB | {} | {:.2} ms |",
+            s.rss.0,
+            s.rss.1,
+            verdict(s.rss.0 <= RSS_MIB),
+            ms(s.list_p99)
+        );
+    }
     println!("\nload average after: {load_after}");
 }

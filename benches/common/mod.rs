@@ -17,6 +17,11 @@ pub const SECRET: &[u8] = b"bench-secret-bench-secret-bench-secret";
 
 /// A development token for `role`, adjusted by `f`.
 pub fn token(role: &str, f: impl FnOnce(&mut Claims)) -> String {
+    token_signed(SECRET, role, f)
+}
+
+/// A development token signed with `secret` (a `charte serve --dev`'s own, from its data folder).
+pub fn token_signed(secret: &[u8], role: &str, f: impl FnOnce(&mut Claims)) -> String {
     let now = OffsetDateTime::now_utc().unix_timestamp() as u64;
     let mut c = Claims {
         sub: format!("{role}-bench"),
@@ -32,7 +37,7 @@ pub fn token(role: &str, f: impl FnOnce(&mut Claims)) -> String {
         arbitrator: None,
     };
     f(&mut c);
-    dev_token(SECRET, &c).unwrap()
+    dev_token(secret, &c).unwrap()
 }
 
 /// `n` public lycées of Moselle (within the Région Grand Est's remit), each with its head's

@@ -230,6 +230,7 @@ pub struct Message {
     /// The declared disruption, for emergencies.
     pub emergency: Option<EmergencyDeclaration>,
     /// Every school the message was ever aimed at.
+    #[serde(deserialize_with = "crate::domain::uai::stored::list")]
     pub targets: Vec<Uai>,
     /// The académies of those schools, sorted (empty in records written before it was kept).
     #[serde(default)]
@@ -306,6 +307,7 @@ pub struct Review {
     /// The authority that sent it (denormalised for scope checks).
     pub authority_id: String,
     /// The school.
+    #[serde(deserialize_with = "crate::domain::uai::stored::deserialize")]
     pub uai: Uai,
     /// The school's department (for its calendar and time zone).
     pub department: String,

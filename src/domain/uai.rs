@@ -168,9 +168,30 @@ impl Serialize for Uai {
 
 impl<'de> Deserialize<'de> for Uai {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Through `parse`, so a stored or posted code is held to the same rule as a typed one.
+        // Through `parse`, so a posted or configured code is held to the same rule as a typed one
+        // (records the store wrote are read with `stored`).
         let text = String::deserialize(deserializer)?;
         Uai::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Reading a UAI back from the store, where only validated codes are ever written: taken as
+/// stored, not parsed again (a list reads thousands of them per request).
+pub mod stored {
+    use super::Uai;
+    use serde::{Deserialize, Deserializer};
+
+    /// One stored code.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Uai, D::Error> {
+        Ok(Uai(String::deserialize(deserializer)?))
+    }
+
+    /// A stored list of codes.
+    pub fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Uai>, D::Error> {
+        Ok(Vec::<String>::deserialize(deserializer)?
+            .into_iter()
+            .map(Uai)
+            .collect())
     }
 }
 
