@@ -326,6 +326,25 @@ impl Charte {
             .ok_or_else(|| AppError::Internal(format!("établissement {uai} absent de l'annuaire")))
     }
 
+    /// Schools of `uais`, in their order, read together; each must be in the directory (a
+    /// message's schools are checked when it is submitted).
+    async fn schools_in_order(&self, uais: &[Uai]) -> AppResult<Vec<School>> {
+        let found: HashMap<Uai, School> = self
+            .store
+            .schools_of(uais)
+            .await?
+            .into_iter()
+            .map(|s| (s.uai.clone(), s))
+            .collect();
+        uais.iter()
+            .map(|u| {
+                found.get(u).cloned().ok_or_else(|| {
+                    AppError::Internal(format!("établissement {u} absent de l'annuaire"))
+                })
+            })
+            .collect()
+    }
+
     fn department(school: &School) -> AppResult<Department> {
         Department::parse(&school.department)
             .map_err(|e| AppError::Internal(format!("département de {} : {e}", school.uai)))
@@ -1001,10 +1020,7 @@ impl Charte {
                     "Tous les établissements ont déjà approuvé une version : indiquez dans `targets` ceux qui doivent examiner la nouvelle.".into(),
                 ));
             }
-            let mut schools = Vec::with_capacity(targets.len());
-            for uai in &targets {
-                schools.push(self.school_or_placeholder(uai).await?);
-            }
+            let schools = self.schools_in_order(&targets).await?;
             let (window, deadlines) =
                 self.check_window(message.kind, &mut content, &schools, now)?;
             if !window.is_empty() {
@@ -1143,6 +1159,16 @@ impl Charte {
                 motive: motive.clone(),
             });
             let reviews = self.store.reviews_of_message(message_id).await?;
+            // Every school told of the withdrawal, read at once.
+            let mut uais: Vec<Uai> = reviews.iter().map(|r| r.uai.clone()).collect();
+            uais.sort();
+            uais.dedup();
+            let schools: HashMap<Uai, School> = self
+                .schools_in_order(&uais)
+                .await?
+                .into_iter()
+                .map(|s| (s.uai.clone(), s))
+                .collect();
             let mut entries = vec![{
                 let mut e = entry(actor, now, "withdrawn");
                 e.motive = motive.clone();
@@ -1173,7 +1199,12 @@ impl Charte {
                     let first_of_school = notified.insert(r.uai.clone());
                     let disputed = r.state == ReviewState::InArbitration;
                     if first_of_school || disputed {
-                        let school = self.school_or_placeholder(&r.uai).await?;
+                        let school = schools.get(&r.uai).cloned().ok_or_else(|| {
+                            AppError::Internal(format!(
+                                "établissement {} absent de l'annuaire",
+                                r.uai
+                            ))
+                        })?;
                         if disputed {
                             let (e, mail) = self.close_dispute(
                                 &message,
@@ -2101,13 +2132,12 @@ impl Charte {
                 .message(message_id)
                 .await?
                 .ok_or_else(|| not_found("Communication"))?;
-            let mut schools = Vec::new();
-            for u in &message.targets {
-                let s = self.school_or_placeholder(u).await?;
-                if s.academie_code == academie {
-                    schools.push(s);
-                }
-            }
+            let schools: Vec<School> = self
+                .schools_in_order(&message.targets)
+                .await?
+                .into_iter()
+                .filter(|s| s.academie_code == academie)
+                .collect();
             if schools.is_empty() {
                 return Err(not_found("Communication"));
             }
