@@ -93,6 +93,19 @@ if [ -f tests/browser/package-lock.json ]; then
   fi
 fi
 
+# Habits the suite keeps: formatted code, no clippy warning (the `[lints]` table of Cargo.toml
+# adds its own rules to both).
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+    echo "== installation de $component (rustup)"
+    rustup component add "$component"
+  fi
+done
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --locked --all-targets --all-features -- -D warnings
+
 echo "== cargo test"
 log=$(mktemp)
 status=0

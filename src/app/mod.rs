@@ -368,10 +368,7 @@ impl Charte {
             commit.derive_feed(m);
             commit.derive_timelines(m);
         }
-        let wakes = commit
-            .reviews
-            .iter()
-            .any(|r| r.state == ReviewState::Pending);
+        let wakes = commit.reviews.iter().any(|r| r.state.deadline_runs());
         match self.store.commit(commit).await {
             Ok(()) => {
                 if wakes {
@@ -2046,7 +2043,7 @@ impl Charte {
             }
             for review in reviews
                 .into_iter()
-                .filter(|r| r.state == ReviewState::Pending && r.message_id == message_id)
+                .filter(|r| r.state.deadline_runs() && r.message_id == message_id)
             {
                 if !schools.contains_key(&review.uai) {
                     let school = self.school_or_placeholder(&review.uai).await?;
@@ -2764,7 +2761,7 @@ impl Charte {
             let Some(deadline) = review.deadline.as_ref().map(|d| d.expires_at) else {
                 continue;
             };
-            if review.state != ReviewState::Pending || deadline <= now {
+            if !review.state.deadline_runs() || deadline <= now {
                 continue;
             }
             let id = notification::reminder_id(&review.id);

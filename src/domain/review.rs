@@ -106,6 +106,23 @@ impl ReviewState {
         )
     }
 
+    /// Whether the review's deadline is running: silence until it passes is consent (the one
+    /// predicate the sweep, the deadline index, reminders and the inbox order rely on).
+    pub const fn deadline_runs(self) -> bool {
+        match self {
+            ReviewState::Pending => true,
+            ReviewState::Approved
+            | ReviewState::TacitlyApproved
+            | ReviewState::RectificationRequested
+            | ReviewState::Superseded
+            | ReviewState::InArbitration
+            | ReviewState::Authorised
+            | ReviewState::Upheld
+            | ReviewState::Withdrawn
+            | ReviewState::EmergencyPublished => false,
+        }
+    }
+
     /// Whether the review still awaits someone's action (head, authority or arbitrator).
     pub fn is_open(self) -> bool {
         matches!(
@@ -523,6 +540,15 @@ mod tests {
 #[cfg(test)]
 mod names {
     use super::ReviewState;
+
+    #[test]
+    fn only_a_pending_review_has_a_deadline_running() {
+        let running: Vec<ReviewState> = ReviewState::ALL
+            .into_iter()
+            .filter(|s| s.deadline_runs())
+            .collect();
+        assert_eq!(running, [ReviewState::Pending]);
+    }
 
     #[test]
     fn every_state_is_listed_once_and_named_as_serialised() {

@@ -284,7 +284,7 @@ pub fn review_order_key(review: &Review) -> String {
 /// The key of a review's place in its school's inbox: pending reviews first, soonest deadline
 /// first; then the others, most recently opened first (and the id, for uniqueness).
 pub fn inbox_key(review: &Review) -> String {
-    let rank = u8::from(review.state != ReviewState::Pending);
+    let rank = u8::from(!review.state.deadline_runs());
     let due = review
         .deadline
         .as_ref()
@@ -423,10 +423,11 @@ pub fn arbitrator_key(r: &ArbitratorRef) -> String {
 
 /// Whether a review belongs in the deadline index, and when it falls due.
 pub fn due_at(review: &Review) -> Option<OffsetDateTime> {
-    match (review.state, &review.deadline) {
-        (ReviewState::Pending, Some(d)) => Some(d.expires_at),
-        _ => None,
-    }
+    review
+        .deadline
+        .as_ref()
+        .filter(|_| review.state.deadline_runs())
+        .map(|d| d.expires_at)
 }
 
 /// Whether a review belongs in its arbitrator's open disputes.
