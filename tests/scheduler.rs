@@ -79,7 +79,7 @@ async fn the_scheduler_sleeps_until_the_deadline_and_approves_exactly_then_and_o
     assert_eq!(
         audit
             .iter()
-            .filter(|r| r.entry.action == "tacitly_approved")
+            .filter(|r| r.entry.action == charte::domain::audit::AuditAction::TacitlyApproved)
             .count(),
         1
     );

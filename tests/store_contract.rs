@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use charte::domain::audit::{AuditEntry, ChainHead, MESSAGE_CHAIN};
+use charte::domain::audit::{AuditAction, AuditEntry, ChainHead, MESSAGE_CHAIN};
 use charte::domain::notification::{EmailKind, OutboxEmail};
 use charte::domain::review::ReviewState;
 use charte::store::embedded::EmbeddedStore;
@@ -17,13 +17,13 @@ use time::macros::datetime;
 
 const T0: OffsetDateTime = datetime!(2025-11-24 09:00 +01:00);
 
-fn entry(action: &str) -> AuditEntry {
+fn entry(action: AuditAction) -> AuditEntry {
     AuditEntry {
         at: T0,
         actor: "a".into(),
         actor_name: "A".into(),
         role: "authority_agent".into(),
-        action: action.into(),
+        action,
         uai: None,
         review_id: None,
         version: Some(1),
@@ -47,7 +47,8 @@ fn mail(id: &str, at: OffsetDateTime) -> OutboxEmail {
 }
 
 async fn seed(store: &dyn Store) {
-    let (audit, _) = ChainHead::default().extend("m1", MESSAGE_CHAIN, vec![entry("submitted")]);
+    let (audit, _) =
+        ChainHead::default().extend("m1", MESSAGE_CHAIN, vec![entry(AuditAction::Submitted)]);
     store
         .commit(Commit {
             messages: vec![message(
@@ -132,7 +133,7 @@ async fn a_stale_revision_refuses_the_whole_commit(store: &dyn Store) {
     let mut r1 = store.review("r1").await.unwrap().unwrap();
     r1.state = ReviewState::Approved;
     let head = store.audit_head("m1", MESSAGE_CHAIN).await.unwrap();
-    let (audit, _) = head.extend("m1", MESSAGE_CHAIN, vec![entry("approved")]);
+    let (audit, _) = head.extend("m1", MESSAGE_CHAIN, vec![entry(AuditAction::Approved)]);
     store
         .commit(Commit {
             reviews: vec![r1.clone()],
@@ -148,7 +149,11 @@ async fn a_stale_revision_refuses_the_whole_commit(store: &dyn Store) {
         seq: 2,
         hash: audit[0].hash.clone(),
     }
-    .extend("m1", MESSAGE_CHAIN, vec![entry("rectification_requested")]);
+    .extend(
+        "m1",
+        MESSAGE_CHAIN,
+        vec![entry(AuditAction::RectificationRequested)],
+    );
     let res = store
         .commit(Commit {
             reviews: vec![stale],
@@ -169,7 +174,8 @@ async fn a_stale_revision_refuses_the_whole_commit(store: &dyn Store) {
 async fn an_audit_record_must_extend_the_stored_chain(store: &dyn Store) {
     seed(store).await;
     // Built on the genesis head although the chain already has one record.
-    let (audit, _) = ChainHead::default().extend("m1", MESSAGE_CHAIN, vec![entry("forged")]);
+    let (audit, _) =
+        ChainHead::default().extend("m1", MESSAGE_CHAIN, vec![entry(AuditAction::Upheld)]);
     let res = store
         .commit(Commit {
             audit,
@@ -918,7 +924,7 @@ async fn a_review_context_reads_the_review_its_message_school_and_chains(store: 
         "0570054Z",
         vec![AuditEntry {
             uai: Some("0570054Z".into()),
-            ..entry("review_opened")
+            ..entry(AuditAction::ReviewOpened)
         }],
     );
     store

@@ -4,7 +4,6 @@
 import { SessionExpired } from './api.js';
 import {
   KIND,
-  MESSAGE_STATUS,
   alertUser,
   announce,
   clockTime,
@@ -66,7 +65,7 @@ export async function authorityView({ api }) {
               'p',
               { class: 'carte-meta' },
               `${KIND[m.kind] || m.kind} · version ${m.current_version.number} · `,
-              h('span', { class: 'statut' }, MESSAGE_STATUS[m.status] || m.status),
+              h('span', { class: 'statut' }, m.status_label || m.status),
             ),
             h('p', { class: 'carte-meta' }, 'Envoyée le ', timeEl(m.submitted_at)),
             h(

@@ -116,34 +116,6 @@ export const PURPOSE = {
 
 export const AUDIENCE = { families: 'familles', pupils: 'élèves' };
 
-export const MESSAGE_STATUS = {
-  awaiting_coproduction: 'en attente de co-validation académique',
-  in_review: 'en cours d’examen',
-  rectification_requested: 'rectification demandée',
-  in_arbitration: 'en arbitrage',
-  approved: 'approuvée partout',
-  partially_approved: 'approuvée dans une partie des établissements',
-  refused: 'refusée',
-  emergency_published: 'publiée en urgence',
-  withdrawn: 'retirée',
-};
-
-const ACTION = {
-  submitted: 'Communication soumise',
-  emergency_published: 'Publiée en urgence',
-  coproduced: 'Co-validée par les services académiques',
-  review_opened: 'Examen ouvert',
-  version_submitted: 'Nouvelle version soumise',
-  superseded: 'Remplacée par une nouvelle version',
-  approved: 'Approuvée',
-  tacitly_approved: 'Accord tacite acquis',
-  rectification_requested: 'Rectification demandée',
-  escalated: 'Arbitrage demandé',
-  authorised: 'Publication autorisée par l’arbitre',
-  upheld: 'Refus confirmé par l’arbitre',
-  withdrawn: 'Retirée par la collectivité',
-};
-
 const ROLE = {
   head: 'chef d’établissement',
   arbitrator: 'arbitre',
@@ -253,7 +225,7 @@ export function historySection(history, level = 3) {
         {},
         timeEl(e.at),
         ' — ',
-        h('strong', {}, ACTION[e.action] || e.action),
+        h('strong', {}, e.action_label || e.action),
         e.version ? ` (version ${e.version})` : '',
         ` par ${e.actor_name} (${roleLabel(e.role)})`,
         e.motive ? h('span', { class: 'motif' }, ' : ', h('q', {}, e.motive)) : null,

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::{AppError, AppResult, Charte, review_entry};
 use crate::domain::actor::Actor;
-use crate::domain::audit::{AuditEntry, AuditRecord, ChainHead, chain_of};
+use crate::domain::audit::{AuditAction, AuditEntry, AuditRecord, ChainHead, chain_of};
 use crate::domain::calendar::Deadline;
 use crate::domain::directory::School;
 use crate::domain::message::{Message, Review, Version};
@@ -101,7 +101,7 @@ impl Charte {
             opened.entries.push(review_entry(
                 Some(actor),
                 at,
-                "review_opened",
+                AuditAction::ReviewOpened,
                 &review,
                 None,
             ));

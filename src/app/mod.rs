@@ -19,8 +19,8 @@ pub use error::{AppError, AppResult};
 use crate::domain::Motive;
 use crate::domain::Violation;
 use crate::domain::actor::{Actor, Role};
-use crate::domain::audit::AuditEntry;
 use crate::domain::audit::AuditRecord;
+use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::calendar::{Calendar, Deadline, DeadlineQuery, Department, zone_for_academie};
 use crate::domain::directory::{Directory, School, arbitrator_for, check_remit};
 use crate::domain::message::{
@@ -247,13 +247,13 @@ fn not_found(what: &str) -> AppError {
     AppError::NotFound(format!("{what} introuvable (ou hors de votre périmètre)."))
 }
 
-fn entry(actor: &Actor, at: OffsetDateTime, action: &str) -> AuditEntry {
+fn entry(actor: &Actor, at: OffsetDateTime, action: AuditAction) -> AuditEntry {
     AuditEntry {
         at,
         actor: actor.subject.clone(),
         actor_name: actor.name.clone(),
         role: actor.role.as_str().to_owned(),
-        action: action.to_owned(),
+        action,
         uai: None,
         review_id: None,
         version: None,
@@ -265,7 +265,7 @@ fn entry(actor: &Actor, at: OffsetDateTime, action: &str) -> AuditEntry {
 fn review_entry(
     actor: Option<&Actor>,
     at: OffsetDateTime,
-    action: &str,
+    action: AuditAction,
     r: &Review,
     motive: Option<&str>,
 ) -> AuditEntry {
@@ -274,7 +274,7 @@ fn review_entry(
         actor: actor.map_or("charte".into(), |a| a.subject.clone()),
         actor_name: actor.map_or("Service charte".into(), |a| a.name.clone()),
         role: actor.map_or("system".into(), |a| a.role.as_str().to_owned()),
-        action: action.to_owned(),
+        action,
         uai: Some(r.uai.as_str().to_owned()),
         review_id: Some(r.id.clone()),
         version: Some(r.version),
@@ -843,9 +843,9 @@ impl Charte {
             actor,
             now,
             if kind == MessageKind::Emergency {
-                "emergency_published"
+                AuditAction::EmergencyPublished
             } else {
-                "submitted"
+                AuditAction::Submitted
             },
         );
         first.version = Some(1);
@@ -1032,7 +1032,7 @@ impl Charte {
             let authority_name = self.authority_name(&message.authority_id);
 
             let mut entries = vec![{
-                let mut e = entry(actor, now, "version_submitted");
+                let mut e = entry(actor, now, AuditAction::VersionSubmitted);
                 e.version = Some(number);
                 e.version_hash = Some(version.hash.clone());
                 e.motive = version.change_note.clone();
@@ -1054,7 +1054,13 @@ impl Charte {
                 let next = transition(old.state, ReviewEvent::Supersede, ctx)?;
                 let mut r = old.clone();
                 r.state = next;
-                entries.push(review_entry(Some(actor), now, "superseded", &r, None));
+                entries.push(review_entry(
+                    Some(actor),
+                    now,
+                    AuditAction::Superseded,
+                    &r,
+                    None,
+                ));
                 if old.state == ReviewState::InArbitration {
                     // The new version answers the dispute: the arbitrator has nothing left to decide.
                     let reason = format!(
@@ -1098,7 +1104,7 @@ impl Charte {
                 entries.push(review_entry(
                     Some(actor),
                     now,
-                    "review_opened",
+                    AuditAction::ReviewOpened,
                     &review,
                     None,
                 ));
@@ -1167,7 +1173,7 @@ impl Charte {
                 .map(|s| (s.uai.clone(), s))
                 .collect();
             let mut entries = vec![{
-                let mut e = entry(actor, now, "withdrawn");
+                let mut e = entry(actor, now, AuditAction::Withdrawn);
                 e.motive = motive.clone();
                 e
             }];
@@ -1189,7 +1195,7 @@ impl Charte {
                     entries.push(review_entry(
                         Some(actor),
                         now,
-                        "withdrawn",
+                        AuditAction::Withdrawn,
                         &r2,
                         motive.as_deref(),
                     ));
@@ -1275,7 +1281,13 @@ impl Charte {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> (AuditEntry, Option<OutboxEmail>) {
-        let audit = review_entry(Some(actor), now, "dispute_closed", review, Some(reason));
+        let audit = review_entry(
+            Some(actor),
+            now,
+            AuditAction::DisputeClosed,
+            review,
+            Some(reason),
+        );
         let Some(arb) = &review.arbitrator else {
             return (audit, None);
         };
@@ -2079,7 +2091,13 @@ impl Charte {
                     notification::approval_notice(&message, &r, &sref, to, true, now)
                         .filter(|m| !m.to.is_empty()),
                 );
-                entries.push(review_entry(None, at, "tacitly_approved", &r, None));
+                entries.push(review_entry(
+                    None,
+                    at,
+                    AuditAction::TacitlyApproved,
+                    &r,
+                    None,
+                ));
                 changed.push(r);
             }
             if changed.is_empty() {
@@ -2166,7 +2184,7 @@ impl Charte {
             let version = message.current_version().clone();
             let authority_name = self.authority_name(&message.authority_id);
             let mut entries = vec![{
-                let mut e = entry(actor, now, "coproduced");
+                let mut e = entry(actor, now, AuditAction::Coproduced);
                 e.version = Some(version.number);
                 e.version_hash = Some(version.hash.clone());
                 e
@@ -2180,7 +2198,7 @@ impl Charte {
                 entries.push(review_entry(
                     Some(actor),
                     now,
-                    "review_opened",
+                    AuditAction::ReviewOpened,
                     &review,
                     None,
                 ));

@@ -318,6 +318,7 @@ impl Charte {
             kind: m.kind,
             purpose: m.purpose,
             status: overall,
+            status_label: overall.label().to_owned(),
             emergency: m.emergency.clone(),
             targets,
             target_count,
@@ -354,7 +355,7 @@ impl Charte {
         let history = audit
             .into_iter()
             .filter(|a| a.entry.uai.as_deref() == Some(r.uai.as_str()) || a.entry.uai.is_none())
-            .map(|a| a.entry)
+            .map(|a| a.entry.into())
             .collect();
         Ok(ReviewDetail {
             review: self.present_review_at(r, school)?,

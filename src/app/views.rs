@@ -50,6 +50,21 @@ impl MessageStatus {
         MessageStatus::Withdrawn,
     ];
 
+    /// The status in French, as people read it.
+    pub const fn label(self) -> &'static str {
+        match self {
+            MessageStatus::AwaitingCoproduction => "en attente de co-validation académique",
+            MessageStatus::InReview => "en cours d’examen",
+            MessageStatus::RectificationRequested => "rectification demandée",
+            MessageStatus::InArbitration => "en arbitrage",
+            MessageStatus::Approved => "approuvée partout",
+            MessageStatus::PartiallyApproved => "approuvée dans une partie des établissements",
+            MessageStatus::Refused => "refusée",
+            MessageStatus::EmergencyPublished => "publiée en urgence",
+            MessageStatus::Withdrawn => "retirée",
+        }
+    }
+
     /// The status's name in the API (as serialised).
     pub fn name(self) -> &'static str {
         match self {
@@ -164,6 +179,8 @@ pub struct MessageView {
     pub purpose: Purpose,
     /// Overall status.
     pub status: MessageStatus,
+    /// The status in French.
+    pub status_label: String,
     /// Emergency declaration.
     pub emergency: Option<EmergencyDeclaration>,
     /// Targeted schools (those the caller sees).
@@ -206,6 +223,8 @@ pub struct MessageItem {
     pub purpose: Purpose,
     /// Overall status.
     pub status: MessageStatus,
+    /// The status in French.
+    pub status_label: String,
     /// Emergency declaration.
     pub emergency: Option<EmergencyDeclaration>,
     /// How many schools the caller sees it aimed at (all of them for its sender).
@@ -237,6 +256,7 @@ impl From<MessageView> for MessageItem {
             kind: v.kind,
             purpose: v.purpose,
             status: v.status,
+            status_label: v.status_label,
             emergency: v.emergency,
             target_count: v.target_count,
             submitted_at: v.submitted_at,
@@ -282,7 +302,26 @@ pub struct ReviewDetail {
     /// Differences with the previous version (plain text, line by line).
     pub changes: Vec<ChangeLine>,
     /// What happened to this school's reviews of the message.
-    pub history: Vec<AuditEntry>,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One line of a review's history: the audit entry, with its action in French.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HistoryEntry {
+    /// What the audit trail records.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// The action in French.
+    pub action_label: String,
+}
+
+impl From<AuditEntry> for HistoryEntry {
+    fn from(entry: AuditEntry) -> HistoryEntry {
+        HistoryEntry {
+            action_label: entry.action.label().to_owned(),
+            entry,
+        }
+    }
 }
 
 /// One item on display in a school.

@@ -20,6 +20,81 @@ pub fn chain_of(entry: &AuditEntry) -> &str {
 /// The hash that precedes the first record of every chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// What an audit record says happened. Stored and hashed by its snake_case name, so records
+/// written when actions were plain strings read and verify unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// The authority submitted the message.
+    Submitted,
+    /// An emergency message was published at once.
+    EmergencyPublished,
+    /// Academic services co-validated an evaluation message.
+    Coproduced,
+    /// A school's review opened.
+    ReviewOpened,
+    /// The authority submitted a new version.
+    VersionSubmitted,
+    /// A review was replaced by the review of a newer version.
+    Superseded,
+    /// The head approved.
+    Approved,
+    /// The deadline passed in silence: tacit approval.
+    TacitlyApproved,
+    /// The head asked for a rectification.
+    RectificationRequested,
+    /// The authority took the dispute to the arbitrator.
+    Escalated,
+    /// The arbitrator authorised publication.
+    Authorised,
+    /// The arbitrator upheld the head's refusal.
+    Upheld,
+    /// The authority withdrew the message.
+    Withdrawn,
+    /// A dispute ended without the arbitrator's decision (new version, withdrawal).
+    DisputeClosed,
+}
+
+impl AuditAction {
+    /// Every action.
+    pub const ALL: [AuditAction; 14] = [
+        AuditAction::Submitted,
+        AuditAction::EmergencyPublished,
+        AuditAction::Coproduced,
+        AuditAction::ReviewOpened,
+        AuditAction::VersionSubmitted,
+        AuditAction::Superseded,
+        AuditAction::Approved,
+        AuditAction::TacitlyApproved,
+        AuditAction::RectificationRequested,
+        AuditAction::Escalated,
+        AuditAction::Authorised,
+        AuditAction::Upheld,
+        AuditAction::Withdrawn,
+        AuditAction::DisputeClosed,
+    ];
+
+    /// The action in French, as people read it in a history.
+    pub const fn label(self) -> &'static str {
+        match self {
+            AuditAction::Submitted => "Communication soumise",
+            AuditAction::EmergencyPublished => "Publiée en urgence",
+            AuditAction::Coproduced => "Co-validée par les services académiques",
+            AuditAction::ReviewOpened => "Examen ouvert",
+            AuditAction::VersionSubmitted => "Nouvelle version soumise",
+            AuditAction::Superseded => "Remplacée par une nouvelle version",
+            AuditAction::Approved => "Approuvée",
+            AuditAction::TacitlyApproved => "Accord tacite acquis",
+            AuditAction::RectificationRequested => "Rectification demandée",
+            AuditAction::Escalated => "Arbitrage demandé",
+            AuditAction::Authorised => "Publication autorisée par l’arbitre",
+            AuditAction::Upheld => "Refus confirmé par l’arbitre",
+            AuditAction::Withdrawn => "Retirée par la collectivité",
+            AuditAction::DisputeClosed => "Arbitrage clos sans décision",
+        }
+    }
+}
+
 /// What an audit record says happened, before it is chained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
@@ -32,8 +107,8 @@ pub struct AuditEntry {
     pub actor_name: String,
     /// Their role (`system` for the service).
     pub role: String,
-    /// What happened (`submitted`, `approved`, `tacitly_approved`…).
-    pub action: String,
+    /// What happened.
+    pub action: AuditAction,
     /// The school concerned, if one.
     pub uai: Option<String>,
     /// The review concerned, if one.
@@ -205,13 +280,42 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
-    fn entry(action: &str) -> AuditEntry {
+    #[test]
+    fn every_action_has_its_own_french_label() {
+        let labels: std::collections::BTreeSet<&str> =
+            AuditAction::ALL.iter().map(|a| a.label()).collect();
+        assert_eq!(labels.len(), AuditAction::ALL.len());
+        assert!(labels.iter().all(|l| !l.is_empty()));
+    }
+
+    #[test]
+    fn an_action_is_stored_and_hashed_by_its_old_string_name() {
+        // Records chained before actions were an enum carry the same JSON, hence the same hashes.
+        for action in AuditAction::ALL {
+            let json = serde_json::to_string(&action).unwrap();
+            let back: AuditAction = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, action);
+        }
+        assert_eq!(
+            serde_json::to_string(&AuditAction::TacitlyApproved).unwrap(),
+            "\"tacitly_approved\""
+        );
+        let (records, _) =
+            ChainHead::default().extend("m", MESSAGE_CHAIN, vec![entry(AuditAction::Submitted)]);
+        let mut as_string = serde_json::to_value(&records[0].entry).unwrap();
+        as_string["action"] = "submitted".into();
+        let reread: AuditEntry = serde_json::from_value(as_string).unwrap();
+        assert_eq!(reread, records[0].entry);
+        assert!(verify(&records).valid);
+    }
+
+    fn entry(action: AuditAction) -> AuditEntry {
         AuditEntry {
             at: datetime!(2026-11-23 10:00 UTC),
             actor: "agent-1".into(),
             actor_name: "Agent".into(),
             role: "authority_agent".into(),
-            action: action.into(),
+            action,
             uai: Some("0301674G".into()),
             review_id: None,
             version: Some(1),
@@ -225,9 +329,9 @@ mod tests {
         let (first, head) = ChainHead::default().extend(
             "m",
             "0301674G",
-            vec![entry("submitted"), entry("approved")],
+            vec![entry(AuditAction::Submitted), entry(AuditAction::Approved)],
         );
-        let (more, _) = head.extend("m", "0301674G", vec![entry("withdrawn")]);
+        let (more, _) = head.extend("m", "0301674G", vec![entry(AuditAction::Withdrawn)]);
         let all: Vec<_> = first.into_iter().chain(more).collect();
         assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert!(verify(&all).valid);
@@ -239,9 +343,9 @@ mod tests {
             "m",
             "0301674G",
             vec![
-                entry("submitted"),
-                entry("rectification_requested"),
-                entry("x"),
+                entry(AuditAction::Submitted),
+                entry(AuditAction::RectificationRequested),
+                entry(AuditAction::Escalated),
             ],
         );
 
@@ -254,7 +358,7 @@ mod tests {
         assert_eq!(verify(&removed).first_invalid_seq, Some(2));
 
         let mut forged = records.clone();
-        forged[1].entry.action = "approved".into();
+        forged[1].entry.action = AuditAction::Approved;
         forged[1].hash = record_hash("m", "0301674G", 2, &forged[1].entry, &forged[1].prev_hash);
         // Re-hashing one record breaks the link to the next one.
         assert_eq!(verify(&forged).first_invalid_seq, Some(3));
@@ -264,10 +368,14 @@ mod tests {
     #[test]
     fn chains_are_checked_independently_and_the_broken_one_is_named() {
         let (message, _) =
-            ChainHead::default().extend("m", MESSAGE_CHAIN, vec![entry("submitted")]);
-        let (a, _) = ChainHead::default().extend("m", "0570054Z", vec![entry("approved")]);
-        let (mut b, _) =
-            ChainHead::default().extend("m", "0670080Y", vec![entry("rectification_requested")]);
+            ChainHead::default().extend("m", MESSAGE_CHAIN, vec![entry(AuditAction::Submitted)]);
+        let (a, _) =
+            ChainHead::default().extend("m", "0570054Z", vec![entry(AuditAction::Approved)]);
+        let (mut b, _) = ChainHead::default().extend(
+            "m",
+            "0670080Y",
+            vec![entry(AuditAction::RectificationRequested)],
+        );
         let intact: Vec<_> = message.iter().chain(&a).chain(&b).cloned().collect();
         let v = verify(&intact);
         assert!(v.valid && v.chains == 3, "{v:?}");

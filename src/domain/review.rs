@@ -180,16 +180,17 @@ impl ReviewEvent {
     }
 
     /// The audit action name.
-    pub fn action(self) -> &'static str {
+    pub fn action(self) -> crate::domain::audit::AuditAction {
+        use crate::domain::audit::AuditAction;
         match self {
-            ReviewEvent::Approve => "approved",
-            ReviewEvent::RequestRectification => "rectification_requested",
-            ReviewEvent::Expire => "tacitly_approved",
-            ReviewEvent::Supersede => "superseded",
-            ReviewEvent::Escalate => "escalated",
-            ReviewEvent::Authorise => "authorised",
-            ReviewEvent::Uphold => "upheld",
-            ReviewEvent::Withdraw => "withdrawn",
+            ReviewEvent::Approve => AuditAction::Approved,
+            ReviewEvent::RequestRectification => AuditAction::RectificationRequested,
+            ReviewEvent::Expire => AuditAction::TacitlyApproved,
+            ReviewEvent::Supersede => AuditAction::Superseded,
+            ReviewEvent::Escalate => AuditAction::Escalated,
+            ReviewEvent::Authorise => AuditAction::Authorised,
+            ReviewEvent::Uphold => AuditAction::Upheld,
+            ReviewEvent::Withdraw => AuditAction::Withdrawn,
         }
     }
 }

@@ -1303,3 +1303,46 @@ async fn the_audit_trail_comes_in_pages_of_whole_school_chains_each_verified() {
         assert_eq!(fields(&res), [field], "{}", res.body);
     }
 }
+
+#[tokio::test]
+async fn statuses_and_history_actions_come_with_their_french_labels() {
+    let app = TestApp::spawn().await;
+    let agent = app.agent(REGION);
+    let m = app.submit(&agent, one_off(&[LYCEE_FABERT])).await;
+    let id = m["id"].as_str().unwrap();
+    assert_eq!(m["status_label"], "en cours d’examen", "{m}");
+    let list = app.get("/v1/messages", &agent).await;
+    assert_eq!(items(&list)[0]["status_label"], "en cours d’examen");
+
+    let review = app.review_of(&m, LYCEE_FABERT).await;
+    let head = app.head(LYCEE_FABERT);
+    let res = app
+        .post(&format!("/v1/reviews/{review}/approve"), &head, json!({}))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let detail = app.get(&format!("/v1/reviews/{review}"), &head).await;
+    let lines: Vec<(String, String)> = detail.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["action_label"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("submitted".to_owned(), "Communication soumise".to_owned()),
+            ("review_opened".to_owned(), "Examen ouvert".to_owned()),
+            ("approved".to_owned(), "Approuvée".to_owned()),
+        ],
+        "{}",
+        detail.body
+    );
+    let after = app.get(&format!("/v1/messages/{id}"), &agent).await;
+    assert_eq!(after.body["status"], "approved");
+    assert_eq!(after.body["status_label"], "approuvée partout");
+}

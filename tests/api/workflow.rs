@@ -701,7 +701,7 @@ async fn tampering_with_a_stored_audit_record_is_detected() {
     // The head's rectification request is rewritten to look like no objection.
     let mut forged = records
         .iter()
-        .find(|r| r.entry.action == "rectification_requested")
+        .find(|r| r.entry.action == charte::domain::audit::AuditAction::RectificationRequested)
         .unwrap()
         .clone();
     forged.entry.motive = Some("Aucune objection.".into());
