@@ -75,7 +75,12 @@ fn loadavg() -> String {
 
 /// `VmRSS` and `VmHWM` (peak) of this process, in MiB.
 fn rss_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    vm_mib("/proc/self/status")
+}
+
+/// `VmRSS` and `VmHWM` (peak), in MiB, from a process's `status` file.
+fn vm_mib(status_file: &str) -> (f64, f64) {
+    let status = std::fs::read_to_string(status_file).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
@@ -356,17 +361,7 @@ async fn service(store_args: &[&str], secret_dir: &std::path::Path, head_uai: &s
     });
     let head = common::token_signed(&secret, "head", |c| c.uai = vec![head_uai.to_owned()]);
     let timings = measure_all(&base, &agent, &head, STAGE_A).await;
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kib| kib.parse::<f64>().ok())
-            .map_or(f64::NAN, |kib| kib / 1024.0)
-    };
-    let rss = (field("VmRSS:"), field("VmHWM:"));
+    let rss = vm_mib(&format!("/proc/{}/status", child.id()));
     let _ = child.kill();
     let _ = child.wait();
     Service {

@@ -1531,136 +1531,87 @@ impl Charte {
             kind.is_none_or(|k| m.kind == k)
                 && q.state.as_deref().is_none_or(|s| v.status.name() == s)
         };
-        match actor.role {
-            Role::AuthorityAgent | Role::AuthorityRepresentative | Role::Admin => {
-                let scope = match actor.role {
-                    Role::Admin => crate::store::ALL_MESSAGES.to_owned(),
-                    _ => actor.authority.clone().unwrap_or_default(),
+        // Every list is a timeline in the store, read a page at a time: an authority's, all
+        // messages for administrators, a head's schools', académie services' académie.
+        let scopes: Vec<String> = match actor.role {
+            Role::Admin => vec![crate::store::ALL_MESSAGES.to_owned()],
+            Role::AuthorityAgent | Role::AuthorityRepresentative => {
+                vec![actor.authority.clone().unwrap_or_default()]
+            }
+            Role::Head => actor.uais.iter().map(school_timeline).collect(),
+            Role::AcademicServices => actor
+                .academie
+                .iter()
+                .map(|a| academie_timeline(a))
+                .collect(),
+            Role::Arbitrator | Role::Ent => vec![],
+        };
+        let mut items = Vec::with_capacity(limit);
+        let mut last_key: Option<String> = None;
+        let mut cursor = after;
+        loop {
+            let (batch, next) = self
+                .merged_timelines(&scopes, cursor.as_deref(), limit + 1)
+                .await?;
+            let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+            let loaded: HashMap<String, (Message, MessageSummary)> = self
+                .store
+                .messages_with_summaries(&ids)
+                .await?
+                .into_iter()
+                .map(|(m, s)| (m.id.clone(), (m, s)))
+                .collect();
+            // A head's reviews of the page's messages, read together.
+            let mut visible: HashMap<String, Vec<Review>> = HashMap::new();
+            if actor.role == Role::Head {
+                for u in &actor.uais {
+                    for r in self.store.reviews_at_school(&ids, u).await? {
+                        visible.entry(r.message_id.clone()).or_default().push(r);
+                    }
+                }
+            }
+            for (id, key) in &batch {
+                let Some((m, summary)) = loaded.get(id) else {
+                    continue;
                 };
-                let mut items = Vec::with_capacity(limit);
-                let mut last_key: Option<String> = None;
-                let mut cursor = after;
-                loop {
-                    // A little more than a page, so that filters rarely need a second read.
-                    let batch = self
-                        .store
-                        .timeline(&scope, cursor.as_deref(), limit + 1)
-                        .await?;
-                    let Some((_, end)) = batch.last() else {
-                        return Ok(MessagePage {
-                            items,
-                            next_cursor: None,
-                        });
+                if kind.is_some_and(|k| m.kind != k) {
+                    continue;
+                }
+                let view = if Self::sees_whole(actor, m) {
+                    let every = present::Seen::Every { listed: false };
+                    self.present_message(m, summary, every, vec![]).await?
+                } else {
+                    let reviews = match (actor.role, visible.remove(id)) {
+                        (_, Some(rs)) => rs,
+                        (Role::AcademicServices, None) => self.visible_reviews_of(actor, m).await?,
+                        _ => continue,
                     };
-                    cursor = Some(end.clone());
-                    let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
-                    let loaded: HashMap<String, (Message, MessageSummary)> = self
-                        .store
-                        .messages_with_summaries(&ids)
-                        .await?
-                        .into_iter()
-                        .map(|(m, s)| (m.id.clone(), (m, s)))
-                        .collect();
-                    for (id, key) in &batch {
-                        let Some((m, summary)) = loaded.get(id) else {
-                            continue;
-                        };
-                        if !Self::sees_whole(actor, m) {
-                            continue;
-                        }
-                        let every = present::Seen::Every { listed: false };
-                        let view = self.present_message(m, summary, every, vec![]).await?;
-                        if !wanted(m, &view) {
-                            continue;
-                        }
-                        if items.len() == limit {
-                            return Ok(MessagePage {
-                                items,
-                                next_cursor: last_key.as_deref().map(encode_cursor),
-                            });
-                        }
-                        items.push(view.into());
-                        last_key = Some(key.clone());
+                    match self.present_partial(actor, m, reviews).await? {
+                        Some(view) => view,
+                        None => continue,
                     }
-                }
-            }
-            Role::Head | Role::AcademicServices => {
-                // A head's messages are those their schools have reviews of; académie services
-                // see every message aimed at one of their schools. Both are timelines in the
-                // store, read a page at a time.
-                let scopes: Vec<String> = match actor.role {
-                    Role::Head => actor.uais.iter().map(school_timeline).collect(),
-                    _ => actor
-                        .academie
-                        .iter()
-                        .map(|a| academie_timeline(a))
-                        .collect(),
                 };
-                let mut items = Vec::with_capacity(limit);
-                let mut last_key: Option<String> = None;
-                let mut cursor = after;
-                loop {
-                    let (batch, next) = self
-                        .merged_timelines(&scopes, cursor.as_deref(), limit + 1)
-                        .await?;
-                    let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
-                    let loaded: HashMap<String, Message> = self
-                        .store
-                        .messages_with_summaries(&ids)
-                        .await?
-                        .into_iter()
-                        .map(|(m, _)| (m.id.clone(), m))
-                        .collect();
-                    let mut visible: HashMap<String, Vec<Review>> = HashMap::new();
-                    if actor.role == Role::Head {
-                        for u in &actor.uais {
-                            for r in self.store.reviews_at_school(&ids, u).await? {
-                                visible.entry(r.message_id.clone()).or_default().push(r);
-                            }
-                        }
-                    }
-                    for (id, key) in &batch {
-                        let Some(m) = loaded.get(id) else {
-                            continue;
-                        };
-                        if kind.is_some_and(|k| m.kind != k) {
-                            continue;
-                        }
-                        let reviews = match visible.remove(id) {
-                            Some(rs) => rs,
-                            None if actor.role == Role::Head => continue,
-                            None => self.visible_reviews_of(actor, m).await?,
-                        };
-                        let Some(view) = self.present_partial(actor, m, reviews).await? else {
-                            continue;
-                        };
-                        if !wanted(m, &view) {
-                            continue;
-                        }
-                        if items.len() == limit {
-                            return Ok(MessagePage {
-                                items,
-                                next_cursor: last_key.as_deref().map(encode_cursor),
-                            });
-                        }
-                        items.push(view.into());
-                        last_key = Some(key.clone());
-                    }
-                    match next {
-                        Some(n) => cursor = Some(n),
-                        None => {
-                            return Ok(MessagePage {
-                                items,
-                                next_cursor: None,
-                            });
-                        }
-                    }
+                if !wanted(m, &view) {
+                    continue;
+                }
+                if items.len() == limit {
+                    return Ok(MessagePage {
+                        items,
+                        next_cursor: last_key.as_deref().map(encode_cursor),
+                    });
+                }
+                items.push(view.into());
+                last_key = Some(key.clone());
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => {
+                    return Ok(MessagePage {
+                        items,
+                        next_cursor: None,
+                    });
                 }
             }
-            Role::Arbitrator | Role::Ent => Ok(MessagePage {
-                items: vec![],
-                next_cursor: None,
-            }),
         }
     }
 
