@@ -480,7 +480,8 @@ async fn opened(http: &reqwest::Client, base: &str, token: &str, id: &str) -> (u
 }
 
 /// Every item of a paged list, following `next_cursor`.
-async fn every_page(http: &reqwest::Client, first: String, token: &str) -> Vec<Value> {
+/// Every page of a paged endpoint, following `next_cursor` from `first`.
+async fn pages(http: &reqwest::Client, first: String, token: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut url = first.clone();
     loop {
@@ -493,12 +494,22 @@ async fn every_page(http: &reqwest::Client, first: String, token: &str) -> Vec<V
             .json()
             .await
             .unwrap();
-        out.extend(page["items"].as_array().cloned().unwrap_or_default());
-        match page["next_cursor"].as_str() {
+        let next = page["next_cursor"].as_str().map(str::to_owned);
+        out.push(page);
+        match next {
             Some(c) => url = format!("{first}&cursor={c}"),
             None => return out,
         }
     }
+}
+
+/// Every item of a paged list.
+async fn every_page(http: &reqwest::Client, first: String, token: &str) -> Vec<Value> {
+    pages(http, first, token)
+        .await
+        .into_iter()
+        .flat_map(|p| p["items"].as_array().cloned().unwrap_or_default())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -582,17 +593,7 @@ async fn sigkill_while_a_message_to_10000_schools_opens_its_reviews_loses_none_a
     // The trail comes a page of school chains at a time, each page verified.
     let mut records: std::collections::BTreeMap<String, usize> = Default::default();
     let first = format!("{base}/v1/messages/{id}/audit?limit=200");
-    let mut url = first.clone();
-    loop {
-        let page: Value = http
-            .get(&url)
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    for page in pages(&http, first, &admin).await {
         assert_eq!(
             page["verification"]["valid"], true,
             "{}",
@@ -604,10 +605,6 @@ async fn sigkill_while_a_message_to_10000_schools_opens_its_reviews_loses_none_a
                     .entry(r["uai"].as_str().unwrap().to_owned())
                     .or_default() += 1;
             }
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => url = format!("{first}&cursor={c}"),
-            None => break,
         }
     }
     let mut emails: std::collections::BTreeMap<String, usize> = Default::default();

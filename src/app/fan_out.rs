@@ -146,21 +146,7 @@ impl Charte {
                 message.id, job.opened
             ))
         })?;
-        let found: HashMap<_, _> = self
-            .store
-            .schools_of(uais)
-            .await?
-            .into_iter()
-            .map(|s| (s.uai.clone(), s))
-            .collect();
-        let schools = uais
-            .iter()
-            .map(|u| {
-                found.get(u).cloned().ok_or_else(|| {
-                    AppError::Internal(format!("établissement {u} absent de l'annuaire"))
-                })
-            })
-            .collect::<AppResult<Vec<School>>>()?;
+        let schools = self.schools_in_order(uais).await?;
         let version = message.current_version();
         let opened = self.open_reviews(message, version, &job.actor, &schools, None)?;
         let mut next = job.clone();

@@ -695,7 +695,7 @@ impl Store for EmbeddedStore {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<(String, Review)>> {
-        let (uai, after) = (inbox.owner(), after.map(str::to_owned));
+        let (owner, after) = (inbox.owner(), after.map(str::to_owned));
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(other)?;
             let inbox = txn.open_table(INBOX).map_err(other)?;
@@ -703,7 +703,7 @@ impl Store for EmbeddedStore {
             let scope = state.map_or(ALL_STATES, ReviewState::name);
             let from = after.as_deref().unwrap_or("");
             let rows = inbox
-                .range((uai.as_str(), scope, from)..=(uai.as_str(), scope, "\u{10FFFF}"))
+                .range((owner.as_str(), scope, from)..=(owner.as_str(), scope, "\u{10FFFF}"))
                 .map_err(other)?
                 .map(|row| {
                     let (k, v) = row.map_err(other)?;
