@@ -1,6 +1,7 @@
 //! A backlog of 100,000 reviews falling due at once on Redis: how long the sweep takes, and
 //! whether the API stays responsive meanwhile (p99 of a head's inbox request, idle vs during the
-//! sweep). Run with `cargo bench --bench backlog` (needs `redis-server`).
+//! sweep). Run with `cargo bench --bench backlog` (needs `redis-server`); it also reports what
+//! Redis spent per tacit approval (bytes received, CPU, the costliest commands).
 
 #[path = "../tests/common/redis_server.rs"]
 #[allow(dead_code)]
@@ -21,7 +22,35 @@ use time::OffsetDateTime;
 
 const SECRET: &[u8] = b"bench-secret-bench-secret-bench-secret";
 const SCHOOLS: usize = 1_000;
-const MESSAGES: usize = 100;
+/// Messages to 1,000 schools falling due; `CHARTE_BENCH_MESSAGES` makes a quicker run.
+fn messages() -> usize {
+    std::env::var("CHARTE_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
+
+/// Redis's own counters (`INFO`): bytes it received and holds, and its AOF rewrites.
+fn redis_info(url: &str) -> std::collections::HashMap<String, f64> {
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let info: String = redis::cmd("INFO").arg("everything").query(&mut c).unwrap();
+    info.lines()
+        .filter_map(|l| l.split_once(':'))
+        .flat_map(|(k, v)| {
+            // `cmdstat_zadd:calls=3,usec=10,...` becomes `cmdstat_zadd.calls` and `cmdstat_zadd.usec`.
+            let fields: Vec<(String, String)> = if k.starts_with("cmdstat_") {
+                v.split(',')
+                    .filter_map(|f| f.split_once('='))
+                    .map(|(f, x)| (format!("{k}.{f}"), x.to_owned()))
+                    .collect()
+            } else {
+                vec![(k.to_owned(), v.to_owned())]
+            };
+            fields
+        })
+        .filter_map(|(k, v)| Some((k, v.trim().parse().ok()?)))
+        .collect()
+}
 
 fn p(sorted: &[Duration], q: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3
@@ -97,7 +126,8 @@ async fn main() {
     };
     let targets: Vec<String> = schools.iter().map(|s| s.uai.to_string()).collect();
     let seeding = Instant::now();
-    for _ in 0..MESSAGES {
+    let messages = messages();
+    for _ in 0..messages {
         let sub = Submission {
             draft: Draft {
                 title: Some("Restauration scolaire".into()),
@@ -171,6 +201,24 @@ async fn main() {
     .await;
 
     // Now the sweep, with the API probed all along.
+    // `CHARTE_BENCH_APPENDFSYNC=everysec` measures what the fsync of each commit costs the sweep.
+    if let Ok(policy) = std::env::var("CHARTE_BENCH_APPENDFSYNC") {
+        let mut c = redis::Client::open(redis.url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("appendfsync")
+            .arg(&policy)
+            .query(&mut c)
+            .unwrap();
+    }
+    let before = redis_info(&redis.url());
+    eprintln!(
+        "seeded in {seeded:?}; sweeping (pid {})",
+        std::process::id()
+    );
     let sweeping = Instant::now();
     let sweeper = {
         let c = charte.clone();
@@ -191,6 +239,9 @@ async fn main() {
     };
     let approved = sweeper.await.unwrap();
     let sweep = sweeping.elapsed();
+    let after = redis_info(&redis.url());
+    let delta =
+        |k: &str| after.get(k).copied().unwrap_or(0.0) - before.get(k).copied().unwrap_or(0.0);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let during = prober.await.unwrap();
     let _ = app_tx.send(true);
@@ -203,9 +254,9 @@ async fn main() {
 
     println!("\n## Backlog sweep on Redis — one run\n");
     println!("| measure | value |\n|---|---|");
-    println!("| reviews due at once | {due} ({MESSAGES} messages × {SCHOOLS} schools) |");
+    println!("| reviews due at once | {due} ({messages} messages × {SCHOOLS} schools) |");
     println!(
-        "| seeding ({MESSAGES} submissions) | {:.1} s |",
+        "| seeding ({messages} submissions) | {:.1} s |",
         seeded.as_secs_f64()
     );
     println!("| tacitly approved by one sweep | {approved} (left due: {left}) |");
@@ -225,6 +276,49 @@ async fn main() {
         p(&during, 0.5),
         p(&during, 0.99),
         during.len()
+    );
+    println!(
+        "| bytes Redis received per tacit approval | {:.0} (AOF rewrites during the sweep: {}) |",
+        delta("total_net_input_bytes") / approved.max(1) as f64,
+        delta("aof_rewrites")
+    );
+    println!(
+        "| Redis CPU during the sweep | {:.1} s main thread + children {:.1} s |",
+        delta("used_cpu_sys_main_thread") + delta("used_cpu_user_main_thread"),
+        delta("used_cpu_sys_children") + delta("used_cpu_user_children")
+    );
+    let mut commands: Vec<(String, f64, f64)> = after
+        .keys()
+        .filter_map(|k| k.strip_suffix(".usec"))
+        .filter(|k| !k.ends_with("_per_call"))
+        .map(|k| {
+            (
+                k.to_owned(),
+                delta(&format!("{k}.usec")),
+                delta(&format!("{k}.calls")),
+            )
+        })
+        .filter(|(_, usec, _)| *usec > 0.0)
+        .collect();
+    commands.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let per = |x: f64| x / approved.max(1) as f64;
+    println!(
+        "| Redis commands per tacit approval (calls, µs), costliest first | {} |",
+        commands
+            .iter()
+            .take(12)
+            .map(|(k, usec, calls)| format!(
+                "{} {:.1}× {:.1} µs",
+                k.trim_start_matches("cmdstat_"),
+                per(*calls),
+                per(*usec)
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "| Redis memory after the sweep | {:.0} MiB |",
+        after.get("used_memory").copied().unwrap_or(0.0) / 1048576.0
     );
     println!(
         "| ratio p99 during / idle | {:.1} |",

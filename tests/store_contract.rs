@@ -240,6 +240,27 @@ async fn pending_reviews_are_due_in_deadline_order_until_they_leave_pending(stor
             .unwrap(),
         vec!["r2"]
     );
+    // The same, for one message: what the sweep approves together.
+    let of_message = |id: &'static str, at, limit| async move {
+        store.due_reviews_of_message(id, at, limit).await.unwrap()
+    };
+    assert_eq!(
+        of_message("m1", datetime!(2025-12-01 00:00 +01:00), 10).await,
+        vec!["r2", "r1"]
+    );
+    assert_eq!(
+        of_message("m1", datetime!(2025-11-27 00:00 +01:00), 10).await,
+        vec!["r2"]
+    );
+    assert_eq!(
+        of_message("m1", datetime!(2025-12-01 00:00 +01:00), 1).await,
+        vec!["r2"]
+    );
+    assert!(
+        of_message("m2", datetime!(2025-12-01 00:00 +01:00), 10)
+            .await
+            .is_empty()
+    );
 
     let mut r2 = store.review("r2").await.unwrap().unwrap();
     r2.state = ReviewState::TacitlyApproved;
@@ -256,6 +277,14 @@ async fn pending_reviews_are_due_in_deadline_order_until_they_leave_pending(stor
             .await
             .unwrap(),
         vec!["r1"]
+    );
+    assert_eq!(
+        store
+            .due_reviews_of_message("m1", datetime!(2025-12-01 00:00 +01:00), 10)
+            .await
+            .unwrap(),
+        vec!["r1"],
+        "a review no longer pending leaves its message's deadlines"
     );
     assert_eq!(
         store.next_deadline().await.unwrap(),

@@ -49,5 +49,11 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl From<crate::domain::access::Denied> for AppError {
+    fn from(d: crate::domain::access::Denied) -> Self {
+        AppError::Forbidden(d.0.to_owned())
+    }
+}
+
 /// Result of a use case.
 pub type AppResult<T> = Result<T, AppError>;

@@ -18,7 +18,8 @@ pub use error::{AppError, AppResult};
 
 use crate::domain::Motive;
 use crate::domain::Violation;
-use crate::domain::actor::{Actor, Role};
+use crate::domain::access::{self, Action, Reach};
+use crate::domain::actor::Actor;
 use crate::domain::audit::AuditRecord;
 use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::calendar::{Calendar, Deadline, DeadlineQuery, Department, zone_for_academie};
@@ -37,6 +38,10 @@ use crate::store::{
 pub use fan_out::FAN_OUT_CHUNK;
 use sha2::{Digest, Sha256};
 use views::*;
+
+/// Tacit approvals of one message recorded in one commit by the sweep (each commit is one
+/// audit extension and one script on Redis, so it stays short for the requests queued behind).
+const SWEEP_CHUNK: usize = 50;
 
 /// How many times a use case re-reads and re-applies after losing an optimistic-concurrency race
 /// on something other than the review itself (the audit chain of a busy message).
@@ -705,12 +710,7 @@ impl Charte {
     }
 
     fn require_authority(actor: &Actor) -> AppResult<String> {
-        match (&actor.authority, actor.role.is_authority()) {
-            (Some(a), true) => Ok(a.clone()),
-            _ => Err(AppError::Forbidden(
-                "Seuls les agents et représentants d'une collectivité peuvent soumettre ou modifier une communication.".into(),
-            )),
-        }
+        Ok(access::writing_authority(actor)?.to_owned())
     }
 
     /// Submits a message: freezes version 1, opens one review per school (or publishes an
@@ -1306,19 +1306,6 @@ impl Charte {
         (audit, mail)
     }
 
-    fn can_see_review(actor: &Actor, r: &Review) -> bool {
-        match actor.role {
-            Role::Head => actor.uais.contains(&r.uai),
-            Role::AuthorityAgent | Role::AuthorityRepresentative => {
-                actor.authority.as_deref() == Some(&r.authority_id)
-            }
-            Role::AcademicServices => actor.academie.as_deref() == Some(&r.academie_code),
-            Role::Arbitrator => actor.arbitrator.is_some() && r.arbitrator == actor.arbitrator,
-            Role::Admin => true,
-            Role::Ent => false,
-        }
-    }
-
     async fn message_academies(&self, m: &Message) -> AppResult<BTreeSet<String>> {
         if !m.academies.is_empty() || m.targets.is_empty() {
             return Ok(m.academies.iter().cloned().collect());
@@ -1333,15 +1320,22 @@ impl Charte {
             .collect())
     }
 
-    /// Whether the actor sees every school of a message (its sender, an administrator).
-    fn sees_whole(actor: &Actor, m: &Message) -> bool {
-        match actor.role {
-            Role::AuthorityAgent | Role::AuthorityRepresentative => {
-                actor.authority.as_deref() == Some(&m.authority_id)
-            }
-            Role::Admin => true,
-            Role::AcademicServices | Role::Head | Role::Arbitrator | Role::Ent => false,
-        }
+    /// Whether someone who sees only some schools of a message sees it at all: académie
+    /// services whenever it goes to their académie, others when one of its reviews is theirs.
+    async fn sees_part_of(
+        &self,
+        actor: &Actor,
+        message: &Message,
+        visible: &[Review],
+    ) -> AppResult<bool> {
+        Ok(match access::reach(actor) {
+            Reach::Academie(mine) => self.message_academies(message).await?.contains(mine),
+            Reach::Everything
+            | Reach::Authority(_)
+            | Reach::Schools(_)
+            | Reach::Disputes(_)
+            | Reach::Nothing => !visible.is_empty(),
+        })
     }
 
     /// Presents a message to someone who sees only some of its schools, from the reviews of it
@@ -1352,24 +1346,21 @@ impl Charte {
         message: &Message,
         visible: Vec<Review>,
     ) -> AppResult<Option<MessageView>> {
-        let allowed = match actor.role {
-            Role::AcademicServices => {
-                let mine = actor.academie.clone().unwrap_or_default();
-                self.message_academies(message).await?.contains(&mine)
-            }
-            _ => !visible.is_empty(),
-        };
-        if !allowed {
+        if !self.sees_part_of(actor, message, &visible).await? {
             return Ok(None);
         }
         // Whoever sees only some schools must not learn the others' decisions from the summary,
         // nor which other schools are targeted.
         let targets: BTreeSet<String> = visible.iter().map(|r| r.uai.to_string()).collect();
         let summary = MessageSummary::of(&visible);
-        let own = if actor.role == Role::Head {
-            visible
-        } else {
-            vec![]
+        // A head's own reviews are shown whole; others see the schools' summary only.
+        let own = match access::reach(actor) {
+            Reach::Schools(_) => visible,
+            Reach::Everything
+            | Reach::Authority(_)
+            | Reach::Academie(_)
+            | Reach::Disputes(_)
+            | Reach::Nothing => vec![],
         };
         Ok(Some(
             self.present_message(
@@ -1393,7 +1384,7 @@ impl Charte {
         else {
             return Err(not_found("Communication"));
         };
-        if Self::sees_whole(actor, &message) {
+        if access::sees_whole_message(actor, &message) {
             let every = present::Seen::Every { listed: true };
             return self
                 .present_message(&message, &summary, every, vec![])
@@ -1412,7 +1403,7 @@ impl Charte {
             .reviews_of_message(&message.id)
             .await?
             .into_iter()
-            .filter(|r| Self::can_see_review(actor, r))
+            .filter(|r| access::sees_review(actor, r))
             .collect())
     }
 
@@ -1439,7 +1430,7 @@ impl Charte {
         let wanted = |r: &Review| {
             state.is_none_or(|s| r.state == s) && uai.as_ref().is_none_or(|u| &r.uai == u)
         };
-        if Self::sees_whole(actor, &message) {
+        if access::sees_whole_message(actor, &message) {
             // The sender pages through the store's order; a school filter starts at the school.
             let limit = page_size(q)?;
             let mut cursor = decode_cursor(q)?;
@@ -1482,14 +1473,7 @@ impl Charte {
             return Ok(ReviewPage { items, next_cursor });
         }
         let visible = self.visible_reviews_of(actor, &message).await?;
-        let sees = match actor.role {
-            Role::AcademicServices => {
-                let mine = actor.academie.clone().unwrap_or_default();
-                self.message_academies(&message).await?.contains(&mine)
-            }
-            _ => !visible.is_empty(),
-        };
-        if !sees {
+        if !self.sees_part_of(actor, &message, &visible).await? {
             return Err(not_found("Communication"));
         }
         let keyed: Vec<(String, &Review)> = visible
@@ -1533,18 +1517,13 @@ impl Charte {
         };
         // Every list is a timeline in the store, read a page at a time: an authority's, all
         // messages for administrators, a head's schools', académie services' académie.
-        let scopes: Vec<String> = match actor.role {
-            Role::Admin => vec![crate::store::ALL_MESSAGES.to_owned()],
-            Role::AuthorityAgent | Role::AuthorityRepresentative => {
-                vec![actor.authority.clone().unwrap_or_default()]
-            }
-            Role::Head => actor.uais.iter().map(school_timeline).collect(),
-            Role::AcademicServices => actor
-                .academie
-                .iter()
-                .map(|a| academie_timeline(a))
-                .collect(),
-            Role::Arbitrator | Role::Ent => vec![],
+        let reach = access::reach(actor);
+        let scopes: Vec<String> = match reach {
+            Reach::Everything => vec![crate::store::ALL_MESSAGES.to_owned()],
+            Reach::Authority(a) => vec![a.to_owned()],
+            Reach::Schools(uais) => uais.iter().map(school_timeline).collect(),
+            Reach::Academie(a) => vec![academie_timeline(a)],
+            Reach::Disputes(_) | Reach::Nothing => vec![],
         };
         let mut items = Vec::with_capacity(limit);
         let mut last_key: Option<String> = None;
@@ -1563,8 +1542,8 @@ impl Charte {
                 .collect();
             // A head's reviews of the page's messages, read together.
             let mut visible: HashMap<String, Vec<Review>> = HashMap::new();
-            if actor.role == Role::Head {
-                for u in &actor.uais {
+            if let Reach::Schools(uais) = reach {
+                for u in uais {
                     for r in self.store.reviews_at_school(&ids, u).await? {
                         visible.entry(r.message_id.clone()).or_default().push(r);
                     }
@@ -1577,14 +1556,14 @@ impl Charte {
                 if kind.is_some_and(|k| m.kind != k) {
                     continue;
                 }
-                let view = if Self::sees_whole(actor, m) {
+                let view = if access::sees_whole_message(actor, m) {
                     let every = present::Seen::Every { listed: false };
                     self.present_message(m, summary, every, vec![]).await?
                 } else {
-                    let reviews = match (actor.role, visible.remove(id)) {
+                    let reviews = match (reach, visible.remove(id)) {
                         (_, Some(rs)) => rs,
-                        (Role::AcademicServices, None) => self.visible_reviews_of(actor, m).await?,
-                        _ => continue,
+                        (Reach::Academie(_), None) => self.visible_reviews_of(actor, m).await?,
+                        (_, None) => continue,
                     };
                     match self.present_partial(actor, m, reviews).await? {
                         Some(view) => view,
@@ -1654,15 +1633,14 @@ impl Charte {
         };
         let state_filter = parse_state(q.state.as_deref())?;
         // Inboxes (a school's, an authority's) are indexes in the store: only the page is read.
-        let authority = actor.authority.as_deref().unwrap_or("");
-        let inboxes: Vec<InboxOf<'_>> = match actor.role {
-            Role::Head => actor
-                .uais
+        let reach = access::reach(actor);
+        let inboxes: Vec<InboxOf<'_>> = match reach {
+            Reach::Schools(uais) => uais
                 .iter()
                 .filter(|u| filter_uai.as_ref().is_none_or(|f| f == *u))
                 .map(InboxOf::School)
                 .collect(),
-            Role::AcademicServices | Role::Admin => match &filter_uai {
+            Reach::Academie(_) | Reach::Everything => match &filter_uai {
                 Some(u) => vec![InboxOf::School(u)],
                 None => {
                     return Err(AppError::invalid(
@@ -1671,22 +1649,20 @@ impl Charte {
                     ));
                 }
             },
-            Role::AuthorityAgent | Role::AuthorityRepresentative => {
-                vec![InboxOf::Authority(authority)]
-            }
-            Role::Arbitrator | Role::Ent => vec![],
+            Reach::Authority(authority) => vec![InboxOf::Authority(authority)],
+            Reach::Disputes(_) | Reach::Nothing => vec![],
         };
         let limit = page_size(q)?;
         let after = decode_cursor(q)?;
         let keep = |r: &Review| {
-            Self::can_see_review(actor, r)
+            access::sees_review(actor, r)
                 && filter_uai.as_ref().is_none_or(|u| *u == r.uai)
                 && state_filter.is_none_or(|s| s == r.state)
         };
         let mut merged = Vec::new();
-        if actor.role == Role::Arbitrator {
+        if let Reach::Disputes(arbitrator) = reach {
             // Waiting disputes are few: their index holds them all.
-            for r in self.store.open_disputes(actor.arbitrator.as_ref()).await? {
+            for r in self.store.open_disputes(arbitrator).await? {
                 let key = crate::store::inbox_key(&r);
                 if keep(&r) && after.as_ref().is_none_or(|a| key > *a) {
                     merged.push((key, r));
@@ -1747,7 +1723,7 @@ impl Charte {
             .store
             .review_context(id)
             .await?
-            .filter(|c| Self::can_see_review(actor, &c.review))
+            .filter(|c| access::sees_review(actor, &c.review))
             .ok_or_else(|| not_found("Revue"))?;
         self.present_review_detail_from(&c.message, &c.review, c.school.clone(), c.audit)
             .await
@@ -1761,9 +1737,7 @@ impl Charte {
         event: ReviewEvent,
         motive: Option<String>,
     ) -> AppResult<ReviewDetail> {
-        if actor.role != Role::Head {
-            return Err(AppError::Forbidden("Seul le chef d'établissement destinataire peut approuver ou demander une rectification.".into()));
-        }
+        access::require(actor, Action::Review)?;
         let motive = match event {
             ReviewEvent::RequestRectification => Some(
                 Motive::parse("motive", motive.as_deref())
@@ -1781,11 +1755,7 @@ impl Charte {
         review_id: &str,
         statement: Option<String>,
     ) -> AppResult<ReviewDetail> {
-        if actor.role != Role::AuthorityRepresentative {
-            return Err(AppError::Forbidden(
-                "Seul le président de la collectivité ou son représentant (rôle authority_representative) peut saisir l'autorité d'arbitrage.".into(),
-            ));
-        }
+        access::require(actor, Action::Escalate)?;
         let statement = Motive::parse("statement", statement.as_deref())
             .map_err(|v| AppError::Invalid(vec![v]))?;
         self.apply(actor, review_id, ReviewEvent::Escalate, Some(statement))
@@ -1800,11 +1770,7 @@ impl Charte {
         decision: ArbitrationDecision,
         motive: Option<String>,
     ) -> AppResult<ReviewDetail> {
-        if actor.role != Role::Arbitrator {
-            return Err(AppError::Forbidden(
-                "Seuls le recteur ou le DRAAF saisis du litige peuvent le trancher.".into(),
-            ));
-        }
+        access::require(actor, Action::Arbitrate)?;
         let motive =
             Motive::parse("motive", motive.as_deref()).map_err(|v| AppError::Invalid(vec![v]))?;
         let event = match decision {
@@ -1828,7 +1794,7 @@ impl Charte {
                 .store
                 .review_context(review_id)
                 .await?
-                .filter(|c| Self::can_see_review(actor, &c.review))
+                .filter(|c| access::sees_review(actor, &c.review))
                 .ok_or_else(|| not_found("Revue"))?;
             let (review, message) = (&context.review, &context.message);
             if matches!(event, ReviewEvent::Escalate)
@@ -2086,11 +2052,7 @@ impl Charte {
 
     /// Co-validates an evaluation message for the actor's académie and opens its schools' reviews.
     pub async fn coproduce(&self, actor: &Actor, message_id: &str) -> AppResult<MessageView> {
-        if actor.role != Role::AcademicServices {
-            return Err(AppError::Forbidden(
-                "Seuls les services académiques co-valident une communication d'évaluation.".into(),
-            ));
-        }
+        access::require(actor, Action::Coproduce)?;
         let academie = actor.academie.clone().unwrap_or_default();
         for _ in 0..MAX_ATTEMPTS {
             let mut message = self
@@ -2194,26 +2156,24 @@ impl Charte {
                 ));
             }
         };
-        let arbitrator = match actor.role {
-            Role::Arbitrator => actor.arbitrator.as_ref(),
-            Role::Admin | Role::AuthorityAgent | Role::AuthorityRepresentative => None,
-            _ => return Err(AppError::Forbidden("Les litiges ne sont visibles que des autorités d'arbitrage et des collectivités concernées.".into())),
+        access::require(actor, Action::ListDisputes)?;
+        // An arbitrator's index holds their disputes; others read all and keep what they see.
+        let arbitrator = match access::reach(actor) {
+            Reach::Disputes(arbitrator) => arbitrator,
+            Reach::Everything
+            | Reach::Authority(_)
+            | Reach::Schools(_)
+            | Reach::Academie(_)
+            | Reach::Nothing => None,
         };
         let reviews = if closed {
             self.store.closed_disputes(arbitrator).await?
         } else {
             self.store.open_disputes(arbitrator).await?
         };
-        let reviews: Vec<Review> = match actor.role {
-            Role::AuthorityAgent | Role::AuthorityRepresentative => reviews
-                .into_iter()
-                .filter(|r| actor.authority.as_deref() == Some(&r.authority_id))
-                .collect(),
-            _ => reviews,
-        };
         let now = self.now();
         let mut keyed = Vec::new();
-        for r in reviews.iter().filter(|r| Self::can_see_review(actor, r)) {
+        for r in reviews.iter().filter(|r| access::sees_review(actor, r)) {
             let Some(message) = self.store.message(&r.message_id).await? else {
                 continue;
             };
@@ -2292,12 +2252,7 @@ impl Charte {
 
     fn feed_school(actor: &Actor, uai: &str) -> AppResult<Uai> {
         let uai = Uai::parse_exact(uai).map_err(|e| AppError::invalid("uai", e.to_string()))?;
-        let allowed = match actor.role {
-            Role::Ent | Role::Head => actor.uais.contains(&uai),
-            Role::Admin => true,
-            _ => false,
-        };
-        if !allowed {
+        if !access::reads_feed(actor, &uai) {
             return Err(not_found("Établissement"));
         }
         Ok(uai)
@@ -2436,10 +2391,7 @@ impl Charte {
         let verification = crate::domain::audit::verify(&records).into();
         // The message's own chain may name other schools: only the sender and administrators
         // read those records (the chain is verified whole all the same).
-        let full = matches!(
-            actor.role,
-            Role::Admin | Role::AuthorityAgent | Role::AuthorityRepresentative
-        );
+        let full = access::reads_message_chain(actor);
         let mine: BTreeSet<&str> = view.targets.iter().map(String::as_str).collect();
         let records = records
             .into_iter()
@@ -2631,9 +2583,7 @@ impl Charte {
 
     /// Queued emails, for administrators.
     pub async fn outbox(&self, actor: &Actor, q: &ListQuery) -> AppResult<OutboxPage> {
-        if actor.role != Role::Admin {
-            return Err(AppError::Forbidden("Réservé aux administrateurs.".into()));
-        }
+        access::require(actor, Action::Administer)?;
         let limit = page_size(q)?;
         let after = decode_cursor(q)?;
         // One more than the page, to know whether another follows.
@@ -2687,23 +2637,39 @@ impl Charte {
             if due.is_empty() {
                 return Ok(approved);
             }
-            let mut by_message: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for r in self.store.reviews(&due).await? {
-                by_message.entry(r.message_id).or_default().push(r.id);
-            }
-            let mut groups: Vec<_> = by_message.into_iter().collect();
+            let mut messages: Vec<String> = self
+                .store
+                .reviews(&due)
+                .await?
+                .into_iter()
+                .map(|r| r.message_id)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
             // Replicas sweeping the same backlog start at different messages, so they rarely collide.
-            groups.shuffle(&mut rand::thread_rng());
+            messages.shuffle(&mut rand::thread_rng());
             let mut progressed = false;
-            for (message_id, ids) in groups {
-                for chunk in ids.chunks(100) {
-                    match self.expire_many(&message_id, chunk).await {
-                        Ok(n) => {
-                            approved += n;
-                            progressed |= n > 0;
+            for message_id in messages {
+                // Every school of the message due now, a full commit at a time: a national
+                // backlog falls due at one instant, and the batch above mixes its messages.
+                loop {
+                    let now = self.now();
+                    let ids = self
+                        .store
+                        .due_reviews_of_message(&message_id, now, SWEEP_CHUNK)
+                        .await?;
+                    let n = match self.expire_many(&message_id, &ids).await {
+                        Ok(n) => n,
+                        Err(AppError::Conflict(_)) => {
+                            progressed = true;
+                            break;
                         }
-                        Err(AppError::Conflict(_)) => progressed = true,
                         Err(e) => return Err(e),
+                    };
+                    approved += n;
+                    progressed |= n > 0;
+                    if ids.len() < SWEEP_CHUNK || n == 0 {
+                        break;
                     }
                 }
             }
@@ -2850,9 +2816,7 @@ impl Charte {
         actor: &Actor,
         limit: usize,
     ) -> AppResult<Vec<crate::store::TrackedEmail>> {
-        if actor.role != Role::Admin {
-            return Err(AppError::Forbidden("Réservé aux administrateurs.".into()));
-        }
+        access::require(actor, Action::Administer)?;
         if !(1..=1000).contains(&limit) {
             return Err(AppError::invalid(
                 "limit",
@@ -2869,9 +2833,7 @@ impl Charte {
         id: &str,
     ) -> AppResult<crate::store::TrackedEmail> {
         use crate::store::Requeue;
-        if actor.role != Role::Admin {
-            return Err(AppError::Forbidden("Réservé aux administrateurs.".into()));
-        }
+        access::require(actor, Action::Administer)?;
         match self.store.requeue_dead_letter(id).await? {
             Requeue::Done(tracked) => {
                 tracing::info!(courriel = %id, acteur = %actor.subject, "courriel abandonné remis en file");

@@ -1,5 +1,6 @@
 //! The pure domain: the charter's rules, with no I/O and no async.
 
+pub mod access;
 pub mod actor;
 pub mod audit;
 pub mod calendar;

@@ -22,7 +22,22 @@
 local genesis = string.rep("0", 64)
 local i = 1
 local n = #ARGV
-local ops = {}
+-- Where each write starts in ARGV: the checks must all pass before the first write.
+local writes = {}
+local now_us = nil
+-- Redis's clock, read once: every instant of one commit is the same.
+local function clock_us()
+  if not now_us then
+    local t = redis.call("TIME")
+    now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  return now_us
+end
+-- Arguments each operation takes after its name.
+local arity = {
+  SET = 2, SADD = 2, SREM = 2, ZREM = 2, RPUSH = 2, HDEL = 2,
+  HSET = 3, ZADD = 3, ZADDNOW = 2, STANDING = 5, INBOX = 6, BUMP = 1,
+}
 while i <= n do
   local op = ARGV[i]
   if op == "CHK" then
@@ -46,73 +61,77 @@ while i <= n do
     end
     i = i + 2
   elseif op == "NOTBEFORE" then
-    local t = redis.call("TIME")
-    local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local now_ms = math.floor(clock_us() / 1000)
     if now_ms < tonumber(ARGV[i + 1]) then
       return "EARLY:" .. tostring(now_ms)
     end
     i = i + 2
-  elseif op == "SET" or op == "SADD" or op == "SREM" or op == "ZREM" or op == "RPUSH" or op == "HDEL" then
-    table.insert(ops, { op, ARGV[i + 1], ARGV[i + 2] })
-    i = i + 3
-  elseif op == "HSET" or op == "ZADD" then
-    table.insert(ops, { op, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3] })
-    i = i + 4
-  elseif op == "ZADDNOW" then
-    local t = redis.call("TIME")
-    local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    table.insert(ops, { "ZADD", ARGV[i + 1], tostring(now_ms), ARGV[i + 2] })
-    i = i + 3
-  elseif op == "STANDING" then
-    table.insert(ops, { "STANDING", ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5] })
-    i = i + 6
-  elseif op == "INBOX" then
-    table.insert(ops, { "INBOX", ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6] })
-    i = i + 7
-  elseif op == "BUMP" then
-    table.insert(ops, { "BUMP", ARGV[i + 1] })
-    i = i + 2
   else
-    return redis.error_reply("opération inconnue : " .. tostring(op))
+    local k = arity[op]
+    if not k then
+      return redis.error_reply("opération inconnue : " .. tostring(op))
+    end
+    writes[#writes + 1] = i
+    i = i + 1 + k
   end
 end
-for _, o in ipairs(ops) do
-  if o[1] == "STANDING" then
-    local cur = redis.call("HGET", o[2], o[4])
+for _, w in ipairs(writes) do
+  local op = ARGV[w]
+  local a, b, c = ARGV[w + 1], ARGV[w + 2], ARGV[w + 3]
+  if op == "SET" or op == "SADD" or op == "SREM" or op == "ZREM" or op == "RPUSH" or op == "HDEL" then
+    redis.call(op, a, b)
+  elseif op == "HSET" or op == "ZADD" then
+    redis.call(op, a, b, c)
+  elseif op == "ZADDNOW" then
+    redis.call("ZADD", a, string.format("%.0f", math.floor(clock_us() / 1000)), b)
+  elseif op == "STANDING" then
+    -- a: standings, b: counts, c: school, then rank and state
+    local rank, state = ARGV[w + 4], ARGV[w + 5]
+    local cur = redis.call("HGET", a, c)
     local replace = true
     if cur then
       local sep = string.find(cur, "|", 1, true)
       local cur_rank, cur_state = string.sub(cur, 1, sep - 1), string.sub(cur, sep + 1)
-      if o[5] < cur_rank then
+      if rank < cur_rank then
         replace = false
-      elseif redis.call("HINCRBY", o[3], cur_state, -1) <= 0 then
-        redis.call("HDEL", o[3], cur_state)
+      elseif redis.call("HINCRBY", b, cur_state, -1) <= 0 then
+        redis.call("HDEL", b, cur_state)
       end
     end
     if replace then
-      redis.call("HINCRBY", o[3], o[6], 1)
-      redis.call("HSET", o[2], o[4], o[5] .. "|" .. o[6])
+      redis.call("HINCRBY", b, state, 1)
+      redis.call("HSET", a, c, rank .. "|" .. state)
     end
-  elseif o[1] == "INBOX" then
-    local old = redis.call("HGET", o[2], o[3])
-    for p = 6, 7 do
-      if old then
-        local sep = string.find(old, "|", 1, true)
-        local old_state, old_key = string.sub(old, 1, sep - 1), string.sub(old, sep + 1)
-        redis.call("ZREM", o[p] .. ":*", old_key)
-        redis.call("ZREM", o[p] .. ":" .. old_state, old_key)
+  elseif op == "INBOX" then
+    -- a: the hash of inbox keys, b: review, c: state, then key and the two prefixes
+    local key = ARGV[w + 4]
+    local old = redis.call("HGET", a, b)
+    local old_state, old_key
+    if old then
+      local sep = string.find(old, "|", 1, true)
+      old_state, old_key = string.sub(old, 1, sep - 1), string.sub(old, sep + 1)
+    end
+    for p = w + 5, w + 6 do
+      local prefix = ARGV[p]
+      if old and old_key ~= key then
+        redis.call("ZREM", prefix .. ":*", old_key)
       end
-      redis.call("ZADD", o[p] .. ":*", 0, o[5])
-      redis.call("ZADD", o[p] .. ":" .. o[4], 0, o[5])
+      if old and (old_key ~= key or old_state ~= c) then
+        redis.call("ZREM", prefix .. ":" .. old_state, old_key)
+      end
+      if not old or old_key ~= key then
+        redis.call("ZADD", prefix .. ":*", 0, key)
+      end
+      if not old or old_key ~= key or old_state ~= c then
+        redis.call("ZADD", prefix .. ":" .. c, 0, key)
+      end
     end
-    redis.call("HSET", o[2], o[3], o[4] .. "|" .. o[5])
-  elseif o[1] == "BUMP" then
-    local t = redis.call("TIME")
-    local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-    local cur = tonumber(redis.call("GET", o[2]) or "0")
-    redis.call("SET", o[2], string.format("%.0f", math.max(cur + 1, now_us)))
-  else
-    redis.call(unpack(o))
+    if old ~= c .. "|" .. key then
+      redis.call("HSET", a, b, c .. "|" .. key)
+    end
+  elseif op == "BUMP" then
+    local cur = tonumber(redis.call("GET", a) or "0")
+    redis.call("SET", a, string.format("%.0f", math.max(cur + 1, clock_us())))
   end
 end
 return "OK"

@@ -1104,6 +1104,31 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn due_reviews_of_message(
+        &self,
+        message_id: &str,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let message_id = message_id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let t = txn.open_table(MESSAGE_DEADLINES).map_err(other)?;
+            let mut out = Vec::new();
+            let (id, end) = (message_id.as_str(), nanos(now));
+            for row in t
+                .range((id, i128::MIN, "")..=(id, end, "\u{10FFFF}"))
+                .map_err(other)?
+                .take(limit)
+            {
+                let (k, _) = row.map_err(other)?;
+                out.push(k.value().2.to_owned());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn deadline_counts(&self, until: OffsetDateTime) -> StoreResult<(u64, u64)> {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(other)?;

@@ -657,6 +657,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reviews whose deadline is at or before `now`, soonest first, at most `limit`.
     async fn due_reviews(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<String>>;
+    /// One message's reviews whose deadline is at or before `now`, soonest first, at most
+    /// `limit` (a sweep approves a message's schools together, whatever else falls due).
+    async fn due_reviews_of_message(
+        &self,
+        message_id: &str,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
     /// How many reviews are pending, and how many of them fall due by `until`.
     async fn deadline_counts(&self, until: OffsetDateTime) -> StoreResult<(u64, u64)>;
     /// The soonest deadline of any pending review.

@@ -328,6 +328,7 @@ impl RedisStore {
                 &["ZADD", &self.k(&["timeline", &e.scope]), "0", &e.key],
             );
         }
+        let mut latest_deadline = None;
         for r in &c.reviews {
             let mut next = r.clone();
             next.revision = r.revision + 1;
@@ -425,13 +426,17 @@ impl RedisStore {
                     push(&mut writes, &["SREM", &closed_key, &r.id]);
                 }
             }
-            // Redis, not this replica's clock, says whether a deadline has passed.
             if r.state == ReviewState::TacitlyApproved
                 && r.revision > 0
                 && let Some(d) = &r.deadline
             {
-                push(&mut checks, &["NOTBEFORE", &ms(d.expires_at).to_string()]);
+                latest_deadline = latest_deadline.max(Some(d.expires_at));
             }
+        }
+        // Redis, not this replica's clock, says whether a deadline has passed: the latest one
+        // of the commit stands for all.
+        if let Some(at) = latest_deadline {
+            push(&mut checks, &["NOTBEFORE", &ms(at).to_string()]);
         }
         // Records arrive grouped by chain: the first of each group is checked against the chain's
         // stored head, every record is appended, and the head moves to the group's last record.
@@ -450,6 +455,8 @@ impl RedisStore {
                         &rec.prev_hash,
                     ],
                 );
+            }
+            if rec.seq == 1 {
                 push(
                     &mut writes,
                     &[
@@ -923,6 +930,30 @@ impl Store for RedisStore {
         let key = self.k(&["deadlines"]);
         let max = ms(now);
         // Redis takes a signed 64-bit count.
+        let limit = limit.min(i64::MAX as usize);
+        self.run(|mut c| async move {
+            redis::cmd("ZRANGE")
+                .arg(key)
+                .arg("-inf")
+                .arg(max)
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query_async(&mut c)
+                .await
+        })
+        .await
+    }
+
+    async fn due_reviews_of_message(
+        &self,
+        message_id: &str,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let key = self.k(&["message_deadlines", message_id]);
+        let max = ms(now);
         let limit = limit.min(i64::MAX as usize);
         self.run(|mut c| async move {
             redis::cmd("ZRANGE")
