@@ -207,12 +207,7 @@ async fn measure(store: Arc<dyn Store>, redis_url: Option<&str>) -> Figures {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let big_open = big_answer + t.elapsed();
-    let summary = running
-        .charte
-        .store
-        .messages_with_summaries(&[id])
-        .await
-        .unwrap();
+    let summary = store.messages_with_summaries(&[id]).await.unwrap();
     assert_eq!(
         summary[0].1.schools(),
         BIG as u64,

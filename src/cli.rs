@@ -205,7 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let _logs = init_logs("text");
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("lecture de {} : {e}", file.display()))?;
-            let import = crate::domain::directory::parse_annuaire_csv(&text);
+            let import = crate::annuaire::parse_annuaire_csv(&text);
             for e in &import.errors {
                 eprintln!("{} : {e}", file.display());
             }

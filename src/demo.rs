@@ -1,6 +1,7 @@
 //! The demo data set (a Grand Est sample) shipped with the service and loaded on first run.
 
-use crate::domain::directory::{AnnuaireImport, Directory, parse_annuaire_csv};
+use crate::annuaire::{AnnuaireImport, parse_annuaire_csv};
+use crate::domain::directory::Directory;
 
 /// The demo annuaire extract.
 pub const ANNUAIRE_CSV: &str = include_str!("../demo/annuaire-demo.csv");

@@ -5,6 +5,7 @@
 //! adapter in [`http`], the deadline [`scheduler`], email delivery in [`mail`], and the [`cli`]
 //! that wires them.
 
+pub mod annuaire;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -24,14 +24,14 @@ pub async fn run(charte: Arc<Charte>, mut shutdown: watch::Receiver<bool>) {
                 if n > 0 {
                     tracing::info!(accords_tacites = n, "balayage des délais");
                 }
-                match charte.store.next_deadline().await {
+                match charte.next_deadline().await {
                     Ok(Some(next)) => {
-                        let wait = next - charte.clock.now();
+                        let wait = next - charte.now();
                         if wait.is_negative() {
                             Duration::ZERO
                         } else {
                             let real = Duration::try_from(wait).unwrap_or(MAX_SLEEP)
-                                / charte.clock.speed();
+                                / charte.clock_speed();
                             real.min(MAX_SLEEP)
                         }
                     }
@@ -49,7 +49,7 @@ pub async fn run(charte: Arc<Charte>, mut shutdown: watch::Receiver<bool>) {
         };
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
-            _ = charte.wake.notified() => {}
+            _ = charte.deadline_added() => {}
             _ = shutdown.changed() => {}
         }
         if *shutdown.borrow() {
@@ -78,7 +78,7 @@ pub async fn open_reviews(charte: Arc<Charte>, mut shutdown: watch::Receiver<boo
         if !sleep.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
-                _ = charte.fan_outs.notified() => {}
+                _ = charte.fan_out_queued() => {}
                 _ = shutdown.changed() => {}
             }
         }

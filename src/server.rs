@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use jsonwebtoken::Algorithm;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::app::{Charte, Clock, SystemClock};
 use crate::config::ServeConfig;
@@ -380,18 +380,7 @@ pub fn charte(
     calendar: Calendar,
     widget_url: String,
 ) -> Arc<Charte> {
-    Arc::new(Charte {
-        store,
-        clock,
-        directory: Arc::new(directory),
-        calendar: Arc::new(calendar),
-        wake: Arc::new(Notify::new()),
-        widget_url,
-        tacit_approvals: Default::default(),
-        names_tag: Default::default(),
-        rendered_feeds: Default::default(),
-        fan_outs: Default::default(),
-    })
+    Arc::new(Charte::new(store, clock, directory, calendar, widget_url))
 }
 
 /// `charte serve`: runs until SIGTERM or SIGINT.

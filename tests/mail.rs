@@ -60,6 +60,7 @@ struct MailApp {
     client: reqwest::Client,
     clock: ManualClock,
     charte: Arc<Charte>,
+    store: Arc<dyn Store>,
     running: Option<Running>,
     _dir: Option<TempDir>,
 }
@@ -88,7 +89,7 @@ impl MailApp {
     async fn on_store(store: Arc<dyn Store>, mail: MailSettings, dir: Option<TempDir>) -> MailApp {
         let clock = ManualClock::new(MONDAY_9AM);
         let charte = charte::server::charte(
-            store,
+            store.clone(),
             Arc::new(clock.clone()),
             charte::demo::directory(),
             Calendar::default(),
@@ -114,6 +115,7 @@ impl MailApp {
                 .expect("client"),
             clock,
             charte,
+            store,
             running: Some(running),
             _dir: dir,
         }
@@ -216,16 +218,9 @@ impl MailApp {
     /// Moves the workflow's clock and waits until every review due by then is handled.
     async fn advance_to(&self, at: OffsetDateTime) {
         self.clock.set(at);
-        self.charte.wake.notify_one();
+        self.charte.wake_scheduler();
         for _ in 0..500 {
-            if self
-                .charte
-                .store
-                .due_reviews(at, 1)
-                .await
-                .expect("due")
-                .is_empty()
-            {
+            if self.store.due_reviews(at, 1).await.expect("due").is_empty() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -616,7 +611,7 @@ async fn nothing_is_lost_while_the_mail_server_is_down() {
     app.submit(one_off(&[AGRICOLE])).await;
     // Several attempts fail with "connection refused" meanwhile.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let counts = app.charte.store.mail_counts().await.unwrap();
+    let counts = app.store.mail_counts().await.unwrap();
     assert_eq!((counts.queued, counts.sent, counts.dead), (3, 0, 0));
     let (_, dead) = app
         .call(Method::GET, "/v1/admin/dead-letters", &app.admin(), None)
@@ -629,13 +624,13 @@ async fn nothing_is_lost_while_the_mail_server_is_down() {
     rcpt.sort();
     assert_eq!(rcpt, vec![HEAD_FABERT, HEAD_KLEBER, HEAD_AGRICOLE]);
     // The server has them; the worker records each as sent once the server's answer is read.
-    let mut counts = app.charte.store.mail_counts().await.unwrap();
+    let mut counts = app.store.mail_counts().await.unwrap();
     for _ in 0..50 {
         if counts.sent == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        counts = app.charte.store.mail_counts().await.unwrap();
+        counts = app.store.mail_counts().await.unwrap();
     }
     assert_eq!((counts.queued, counts.sent, counts.dead), (0, 3, 0));
 }
@@ -651,13 +646,13 @@ async fn temporary_refusals_are_retried_until_the_email_is_delivered() {
     let id = &app.outbox_ids("review_request").await[0];
     assert_eq!(got[0].message_id, format!("<{id}@charte>"));
     // The server has the email; the worker records it as sent once the server's answer is read.
-    let mut delivery = app.charte.store.mail_delivery(id).await.unwrap().unwrap();
+    let mut delivery = app.store.mail_delivery(id).await.unwrap().unwrap();
     for _ in 0..50 {
         if delivery.status == charte::store::DeliveryStatus::Sent {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        delivery = app.charte.store.mail_delivery(id).await.unwrap().unwrap();
+        delivery = app.store.mail_delivery(id).await.unwrap().unwrap();
     }
     assert_eq!(
         delivery.status,
@@ -706,7 +701,7 @@ async fn permanent_refusals_become_dead_letters_that_an_administrator_sends_agai
         "{dead}"
     );
     assert!(smtp.received().is_empty());
-    assert_eq!(app.charte.store.mail_counts().await.unwrap().dead, 1);
+    assert_eq!(app.store.mail_counts().await.unwrap().dead, 1);
 
     // Only administrators see and retry dead letters.
     let agent = app.agent(REGION);
@@ -783,7 +778,7 @@ async fn two_workers_on_one_redis_never_send_the_same_email_twice() {
             "{id}"
         );
     }
-    let counts = a.charte.store.mail_counts().await.unwrap();
+    let counts = a.store.mail_counts().await.unwrap();
     assert_eq!(
         (counts.queued, counts.sent, counts.dead),
         (0, expected as u64, 0)

@@ -130,8 +130,7 @@ async fn every_decision_acknowledged_before_redis_is_killed_survives_the_restart
     let base = format!("http://{}", running.addr);
 
     // Four clients approve reviews one after the other while Redis is killed and restarted.
-    let reviews: Vec<(String, String)> = charte
-        .store
+    let reviews: Vec<(String, String)> = store
         .reviews_of_message(&view.id)
         .await
         .unwrap()
@@ -355,7 +354,7 @@ async fn thousands_of_reviews_falling_due_together_are_tacitly_approved_once_des
             .unwrap();
         // No worker runs here: the reviews beyond the first chunk are opened now.
         charte.finish_fan_out(&view.id).await.unwrap();
-        let reviews = charte.store.reviews_of_message(&view.id).await.unwrap();
+        let reviews = store.reviews_of_message(&view.id).await.unwrap();
         ledger.extend(reviews.into_iter().map(|r| r.id));
     }
     assert_eq!(ledger.len(), SCHOOLS * MESSAGES);

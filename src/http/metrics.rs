@@ -2,7 +2,7 @@
 //! from the store at scrape time (so every replica reports the same shared figures).
 
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -155,21 +155,20 @@ impl Metrics {
     }
 
     async fn refresh(&self, charte: &Charte) {
-        let now = charte.clock.now();
+        let now = charte.now();
         if let Ok((pending, due)) = charte
-            .store
             .deadline_counts(now + time::Duration::hours(24))
             .await
         {
             self.reviews_pending.set(pending as i64);
             self.reviews_due_24h.set(due as i64);
         }
-        let seen_now = charte.tacit_approvals.load(Ordering::Relaxed);
+        let seen_now = charte.tacit_approvals_recorded();
         if let Ok(mut seen) = self.tacit_seen.lock() {
             self.tacit_approvals.inc_by(seen_now.saturating_sub(*seen));
             *seen = seen_now;
         }
-        if let Ok(c) = charte.store.mail_counts().await {
+        if let Ok(c) = charte.mail_counts().await {
             self.emails_queued.set(c.queued as i64);
             self.emails_sent.set(c.sent as i64);
             self.emails_dead.set(c.dead as i64);
@@ -189,7 +188,7 @@ impl Metrics {
                     .set(a.emergencies as i64);
             }
         }
-        if let Ok(disputes) = charte.store.open_disputes(None).await {
+        if let Ok(disputes) = charte.waiting_disputes().await {
             self.disputes_waiting.set(disputes.len() as i64);
             let oldest = disputes
                 .iter()

@@ -838,7 +838,7 @@ pub async fn healthz() -> Json<Health> {
 /// Readiness: the store answers within 2 seconds.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem)))]
 pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Health>> {
-    match tokio::time::timeout(std::time::Duration::from_secs(2), s.charte.store.ping()).await {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), s.charte.ready()).await {
         Ok(Ok(())) => Ok(Json(Health { status: "ok" })),
         _ => Err(ApiError::unavailable(
             "Le stockage ne répond pas : le service n'est pas prêt.",

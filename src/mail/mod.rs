@@ -1,6 +1,7 @@
 //! Delivery of the outbox: an SMTP transport (lettre) for production, a folder of `.eml` files
 //! when no SMTP server is configured, the retry policy, and the worker that drives them.
 
+pub mod compose;
 pub mod worker;
 
 use std::path::{Path, PathBuf};

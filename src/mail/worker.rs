@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use super::{MailSettings, SendError, Transport, build_message};
 use crate::app::Charte;
-use crate::store::{ClaimedMail, MailOutcome, Store};
+use crate::store::{ClaimedMail, MailOutcome};
 
 /// Reviews looked at per reminder check.
 const REMINDER_BATCH: usize = 1000;
@@ -44,14 +44,14 @@ impl MailWorker {
 
     /// Runs until `shutdown` turns true; an attempt under way is finished and recorded first.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let queued = self.charte.store.mail_queued();
+        let queued = self.charte.mail_queued();
         let mut last_reminder_check: Option<Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             // Real time, divided by the demo speed-up, so an accelerated demo still reminds in time.
-            let every = self.settings.reminder_check / self.charte.clock.speed().max(1);
+            let every = self.settings.reminder_check / self.charte.clock_speed().max(1);
             if last_reminder_check.is_none_or(|t| t.elapsed() >= every) {
                 last_reminder_check = Some(Instant::now());
                 match self.charte.queue_reminders(REMINDER_BATCH).await {
@@ -96,16 +96,16 @@ impl MailWorker {
     }
 
     /// Claims and sends one batch; returns how many emails it claimed.
-    pub async fn deliver_batch(&self) -> crate::store::StoreResult<usize> {
-        let store = self.charte.store.clone();
-        let claimed = store
+    pub async fn deliver_batch(&self) -> crate::app::AppResult<usize> {
+        let claimed = self
+            .charte
             .claim_mail(self.settings.lease, self.settings.batch)
             .await?;
         let n = claimed.len();
         let mut attempts = JoinSet::new();
         for mail in claimed {
             attempts.spawn(deliver(
-                store.clone(),
+                self.charte.clone(),
                 self.transport.clone(),
                 self.from.clone(),
                 self.settings.clone(),
@@ -118,7 +118,7 @@ impl MailWorker {
 }
 
 async fn deliver(
-    store: Arc<dyn Store>,
+    charte: Arc<Charte>,
     transport: Arc<dyn Transport>,
     from: Mailbox,
     settings: MailSettings,
@@ -155,7 +155,7 @@ async fn deliver(
             "courriel abandonné après trop d'échecs : visible dans /v1/admin/dead-letters"
         ),
     }
-    match store.finish_mail(&email.id, &mail.token, outcome).await {
+    match charte.finish_mail(&email.id, &mail.token, outcome).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(
             courriel = %email.id,

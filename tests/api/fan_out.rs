@@ -36,7 +36,7 @@ async fn many_lycees(app: &TestApp, n: usize) -> Vec<String> {
         })
         .collect();
     let uais = schools.iter().map(|s| s.uai.to_string()).collect();
-    app.charte.store.put_schools(schools).await.unwrap();
+    app.store.put_schools(schools).await.unwrap();
     uais
 }
 

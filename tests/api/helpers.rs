@@ -35,8 +35,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The clock the app reads.
     pub clock: ManualClock,
-    /// The use cases (to reach the store directly in tests).
+    /// The use cases.
     pub charte: Arc<Charte>,
+    /// The store under them (to look at records directly in tests).
+    pub store: Arc<dyn Store>,
     running: Option<Running>,
     dir: Arc<TempDir>,
     secret: Vec<u8>,
@@ -101,7 +103,7 @@ impl TestApp {
         let store: Arc<dyn Store> = Arc::new(store);
         let clock = ManualClock::new(now);
         let charte = charte::server::charte(
-            store,
+            store.clone(),
             Arc::new(clock.clone()),
             charte::demo::directory(),
             Calendar::default(),
@@ -125,6 +127,7 @@ impl TestApp {
                 .expect("client"),
             clock,
             charte,
+            store,
             running: Some(running),
             dir,
             secret,
@@ -151,8 +154,12 @@ impl TestApp {
         let dir = self.dir.clone();
         let replacement = {
             // The old app must let go of the database file before it can be opened again.
-            let placeholder = std::mem::replace(&mut self.charte, Arc::new(empty_charte()));
-            drop(placeholder);
+            let (charte, store) = empty_charte();
+            let placeholders = (
+                std::mem::replace(&mut self.charte, charte),
+                std::mem::replace(&mut self.store, store),
+            );
+            drop(placeholders);
             let store = EmbeddedStore::open(dir.path()).expect("store");
             store.overwrite_audit_record(record).expect("tamper");
             drop(store);
@@ -170,9 +177,9 @@ impl TestApp {
     /// Moves time to `at`, wakes the scheduler and waits until every due review is handled.
     pub async fn advance_to(&self, at: OffsetDateTime) {
         self.clock.set(at);
-        self.charte.wake.notify_one();
+        self.charte.wake_scheduler();
         for _ in 0..500 {
-            let due = self.charte.store.due_reviews(at, 1).await.expect("due");
+            let due = self.store.due_reviews(at, 1).await.expect("due");
             if due.is_empty() {
                 return;
             }
@@ -410,21 +417,17 @@ pub fn recurring(targets: &[&str]) -> Value {
     v
 }
 
-fn empty_charte() -> Charte {
+fn empty_charte() -> (Arc<Charte>, Arc<dyn Store>) {
     let dir = TempDir::new().expect("tempdir");
-    let store = EmbeddedStore::open(dir.path()).expect("store");
-    Charte {
-        store: Arc::new(store),
-        clock: Arc::new(ManualClock::new(MONDAY_9AM)),
-        directory: Arc::new(charte::demo::directory()),
-        calendar: Arc::new(Calendar::default()),
-        wake: Arc::new(tokio::sync::Notify::new()),
-        widget_url: String::new(),
-        tacit_approvals: Default::default(),
-        names_tag: Default::default(),
-        rendered_feeds: Default::default(),
-        fan_outs: Default::default(),
-    }
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+    let charte = Charte::new(
+        store.clone(),
+        Arc::new(ManualClock::new(MONDAY_9AM)),
+        charte::demo::directory(),
+        Calendar::default(),
+        String::new(),
+    );
+    (Arc::new(charte), store)
 }
 
 /// Sends a request with raw bytes and extra headers.

@@ -694,11 +694,10 @@ async fn data_stored_before_the_feed_index_is_indexed_once_at_start() {
         .await;
     let id = app.review_of(&m, LYCEE_FABERT).await;
     // An approval written as an older version of the service wrote it: no feed entry.
-    let mut review = app.charte.store.review(&id).await.unwrap().unwrap();
+    let mut review = app.store.review(&id).await.unwrap().unwrap();
     review.state = charte::domain::review::ReviewState::Approved;
     review.live_from = Some(datetime!(2026-11-23 09:00 +01:00));
-    app.charte
-        .store
+    app.store
         .commit(charte::store::Commit {
             reviews: vec![review],
             ..Default::default()
@@ -726,7 +725,7 @@ async fn messages_stored_before_the_school_and_academie_timelines_are_listed_aft
         .await;
     let id = m["id"].as_str().unwrap();
     // A copy written as an older version of the service wrote it: no académies, no timelines.
-    let store = &app.charte.store;
+    let store = &app.store;
     let mut old = store.message(id).await.unwrap().unwrap();
     old.id = "message-ancien".into();
     old.academies.clear();

@@ -692,7 +692,7 @@ async fn tampering_with_a_stored_audit_record_is_detected() {
     )
     .await;
 
-    let records = app.charte.store.audit(&id).await.unwrap();
+    let records = app.store.audit(&id).await.unwrap();
     assert_eq!(
         records.len(),
         3,

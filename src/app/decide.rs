@@ -1,0 +1,205 @@
+//! The decisions people take on a review: a head's, the representative's escalation, the arbitrator's.
+
+use super::*;
+
+impl Charte {
+    /// Approve or request a rectification, as the school's head.
+    pub async fn head_decides(
+        &self,
+        actor: &Actor,
+        review_id: &str,
+        event: ReviewEvent,
+        motive: Option<String>,
+    ) -> AppResult<ReviewDetail> {
+        access::require(actor, Action::Review)?;
+        let motive = match event {
+            ReviewEvent::RequestRectification => Some(
+                Motive::parse("motive", motive.as_deref())
+                    .map_err(|v| AppError::Invalid(vec![v]))?,
+            ),
+            _ => None,
+        };
+        self.apply(actor, review_id, event, motive).await
+    }
+
+    /// Escalate a dispute to the arbitrator, as the authority's representative.
+    pub async fn escalate(
+        &self,
+        actor: &Actor,
+        review_id: &str,
+        statement: Option<String>,
+    ) -> AppResult<ReviewDetail> {
+        access::require(actor, Action::Escalate)?;
+        let statement = Motive::parse("statement", statement.as_deref())
+            .map_err(|v| AppError::Invalid(vec![v]))?;
+        self.apply(actor, review_id, ReviewEvent::Escalate, Some(statement))
+            .await
+    }
+
+    /// Settle a dispute, as its arbitrator.
+    pub async fn arbitrate(
+        &self,
+        actor: &Actor,
+        review_id: &str,
+        decision: ArbitrationDecision,
+        motive: Option<String>,
+    ) -> AppResult<ReviewDetail> {
+        access::require(actor, Action::Arbitrate)?;
+        let motive =
+            Motive::parse("motive", motive.as_deref()).map_err(|v| AppError::Invalid(vec![v]))?;
+        let event = match decision {
+            ArbitrationDecision::Authorise => ReviewEvent::Authorise,
+            ArbitrationDecision::Uphold => ReviewEvent::Uphold,
+        };
+        self.apply(actor, review_id, event, Some(motive)).await
+    }
+
+    /// Applies one event to one review, with its audit record and emails, in one commit.
+    pub(super) async fn apply(
+        &self,
+        actor: &Actor,
+        review_id: &str,
+        event: ReviewEvent,
+        motive: Option<Motive>,
+    ) -> AppResult<ReviewDetail> {
+        let mut retry =
+            Retry::after_conflicts("La revue est très sollicitée en ce moment : réessayez.");
+        loop {
+            retry.again()?;
+            // One read for the review, its message, its school and their audit chains.
+            let context = self
+                .store
+                .review_context(review_id)
+                .await?
+                .filter(|c| access::sees_review(actor, &c.review))
+                .ok_or_else(|| not_found("Revue"))?;
+            let (review, message) = (&context.review, &context.message);
+            if matches!(event, ReviewEvent::Escalate)
+                && actor.authority.as_deref() != Some(&message.authority_id)
+            {
+                return Err(not_found("Revue"));
+            }
+            let school = match &context.school {
+                Some(s) => s.clone(),
+                None => self.school_or_placeholder(&review.uai).await?,
+            };
+            let dept = Self::department(&school)?;
+            let now = self.now();
+            let ctx = TransitionContext {
+                at: now,
+                deadline: review.deadline.as_ref().map(|d| d.expires_at),
+                department: &dept,
+            };
+            let next = match transition(review.state, event, ctx) {
+                Ok(n) => n,
+                Err(refusal @ Refusal::DeadlineExpired { .. }) => {
+                    // The answer came too late: record the tacit approval now rather than leave it to the sweep.
+                    self.expire(review_id).await?;
+                    return Err(refusal.into());
+                }
+                Err(r) => return Err(r.into()),
+            };
+            let mut r = review.clone();
+            r.state = next;
+            let sref = SchoolRef {
+                name: &school.name,
+                uai: school.uai.as_str(),
+                department: &dept,
+            };
+            let mut outbox = Vec::new();
+            let authority_to = self.authority_recipients(&message.authority_id);
+            match event {
+                ReviewEvent::Approve => {
+                    r.decided_at = Some(now);
+                    r.live_from = message.version(r.version).map(|v| v.publish_at.max(now));
+                    outbox.extend(compose::approval_notice(
+                        message,
+                        &r,
+                        &sref,
+                        authority_to,
+                        false,
+                        now,
+                    ));
+                }
+                ReviewEvent::RequestRectification => {
+                    r.decided_at = Some(now);
+                    r.rectification = motive.as_ref().map(|m| statement(actor, now, m));
+                    let academic = self
+                        .directory
+                        .academic_services_for(&school.academie_code)
+                        .map(|c| vec![c.email.to_string()])
+                        .unwrap_or_default();
+                    outbox.extend(compose::rectification_requested(
+                        message,
+                        &r,
+                        &sref,
+                        authority_to,
+                        academic,
+                        now,
+                    ));
+                }
+                ReviewEvent::Escalate => {
+                    let arb = arbitrator_for(&school);
+                    let contact = self.directory.arbitrator_contact(&arb);
+                    r.escalation = motive.as_ref().map(|m| statement(actor, now, m));
+                    r.arbitrator = Some(arb);
+                    let authority_name = self.authority_name(&message.authority_id);
+                    let (name, to) = contact
+                        .map(|c| (c.name.clone(), vec![c.email.to_string()]))
+                        .unwrap_or_default();
+                    outbox.extend(compose::escalation(
+                        message,
+                        &r,
+                        &sref,
+                        &authority_name,
+                        &name,
+                        to,
+                        now,
+                    ));
+                }
+                ReviewEvent::Authorise | ReviewEvent::Uphold => {
+                    r.arbitration = motive.as_ref().map(|m| statement(actor, now, m));
+                    if event == ReviewEvent::Authorise {
+                        r.live_from = message.version(r.version).map(|v| v.publish_at.max(now));
+                    }
+                    let mut to = authority_to;
+                    to.extend(Self::head_recipients(&school));
+                    outbox.extend(compose::arbitration_outcome(message, &r, &sref, to, now));
+                }
+                _ => {}
+            }
+            outbox.retain(|m: &OutboxEmail| !m.to.is_empty());
+            // What the store now holds: the response needs no second read.
+            let mut committed = r.clone();
+            committed.revision += 1;
+            if let Some(written) = self
+                .commit_chained_from(
+                    message,
+                    vec![review_entry(
+                        Some(actor),
+                        now,
+                        event.action(),
+                        &r,
+                        motive.as_ref().map(Motive::as_str),
+                    )],
+                    Commit {
+                        reviews: vec![r],
+                        outbox,
+                        ..Default::default()
+                    },
+                    Some(&context),
+                )
+                .await?
+            {
+                // The school's history as it now stands: what was read, and what was just written.
+                let mut audit = context.audit.clone();
+                audit.extend(written);
+                return self
+                    .present_review_detail_from(message, &committed, context.school.clone(), audit)
+                    .await;
+            }
+            // Lost a race: the next attempt re-reads; if the review itself moved, the transition
+            // then refuses with its new state.
+        }
+    }
+}
