@@ -3,7 +3,7 @@
 
 import { createApi, SessionExpired } from './api.js';
 import { decodeClaims, listenForTokens, takeTokenFromFragment, tellParent } from './token.js';
-import { alertUser, clearMessages, h, roleLabel, show } from './ui.js';
+import { alertUser, clearMessages, h, labelsLoaded, roleLabel, show, useLabels } from './ui.js';
 import { headView } from './head.js';
 import { arbitratorView } from './arbitrator.js';
 import { authorityView } from './authority.js';
@@ -76,6 +76,15 @@ async function start(token) {
   if (!claims) {
     show(h('h1', {}, 'Jeton illisible'), h('p', {}, 'Le jeton reçu n’est pas un JWT : rouvrez le widget depuis l’ENT.'));
     return;
+  }
+  if (!labelsLoaded()) {
+    try {
+      useLabels(await api.get('/v1/labels'));
+    } catch (e) {
+      // Expired: the session message is shown. Otherwise codes are shown as they are.
+      if (e instanceof SessionExpired) return;
+    }
+    if (session.token !== token) return;
   }
   document.getElementById('identite').textContent = describe(claims);
   const view = VIEWS[claims.role];

@@ -3,7 +3,7 @@
 
 import { SessionExpired } from './api.js';
 import {
-  KIND,
+  kindLabel,
   alertUser,
   announce,
   clockTime,
@@ -64,7 +64,7 @@ export async function authorityView({ api }) {
             h(
               'p',
               { class: 'carte-meta' },
-              `${KIND[m.kind] || m.kind} · version ${m.current_version.number} · `,
+              `${kindLabel(m.kind)} · version ${m.current_version.number} · `,
               h('span', { class: 'statut' }, m.status_label || m.status),
             ),
             h('p', { class: 'carte-meta' }, 'Envoyée le ', timeEl(m.submitted_at)),

@@ -3,9 +3,9 @@
 
 import { SessionExpired } from './api.js';
 import {
-  AUDIENCE,
-  KIND,
-  PURPOSE,
+  audienceLabel,
+  kindLabel,
+  purposeLabel,
   alertUser,
   announce,
   clearMessages,
@@ -68,7 +68,7 @@ export async function headView({ api }) {
         h(
           'p',
           { class: 'carte-meta' },
-          d ? `${d.authority_name} · ${KIND[d.kind] || d.kind}` : null,
+          d ? `${d.authority_name} · ${kindLabel(d.kind)}` : null,
         ),
         h('p', { class: 'carte-meta' }, `${r.school_name} (${r.uai}) · version ${r.version} · `, stateBadge(r.state, r.state_label)),
         r.state === 'pending' && r.deadline_in_words
@@ -147,15 +147,15 @@ export async function headView({ api }) {
         heading,
         facts([
           ['Collectivité', d.authority_name],
-          ['Nature', KIND[d.kind] || d.kind],
-          ['Objet', PURPOSE[d.purpose] || d.purpose],
+          ['Nature', kindLabel(d.kind)],
+          ['Objet', purposeLabel(d.purpose)],
           ['Établissement', `${r.school_name} (${r.uai})`],
           ['Version', `${r.version}`],
           ['État', stateBadge(r.state, r.state_label)],
           ['Échéance', r.deadline_in_words],
           ['Délai restant', r.state === 'pending' ? daysLeft(r.business_days_left) : null],
           ['Vacances scolaires', r.school_holiday_warning],
-          ['Publics', (d.content.audience || []).map((a) => AUDIENCE[a] || a).join(' et ')],
+          ['Publics', (d.content.audience || []).map(audienceLabel).join(' et ')],
           ['Affichage', `du ${dateTime(d.content.publish_at)} au ${dateTime(d.content.display_until)}`],
           ['Affichée depuis', r.live_from ? dateTime(r.live_from) : null],
         ]),

@@ -103,31 +103,22 @@ export function timeEl(iso) {
   return h('time', { datetime: iso }, dateTime(iso));
 }
 
-export const KIND = {
-  recurring: 'Communication récurrente (5 jours ouvrables d’examen)',
-  one_off: 'Communication ponctuelle (3 jours ouvrables d’examen)',
-  emergency: 'Urgence (publiée immédiatement)',
-};
+// French labels of the API's codes, served by `GET /v1/labels` (loaded once, at start): the
+// widget keeps no copy of them, and shows a code as is until they arrive.
+const labels = { kinds: {}, purposes: {}, audiences: {}, roles: {} };
 
-export const PURPOSE = {
-  information: 'Information',
-  evaluation: 'Évaluation du service (coproduite avec les services académiques)',
-};
+/** Takes the labels the API serves. */
+export function useLabels(served) {
+  for (const key of Object.keys(labels)) Object.assign(labels[key], (served && served[key]) || {});
+}
 
-export const AUDIENCE = { families: 'familles', pupils: 'élèves' };
+/** Whether the labels have been loaded. */
+export const labelsLoaded = () => Object.keys(labels.roles).length > 0;
 
-const ROLE = {
-  head: 'chef d’établissement',
-  arbitrator: 'arbitre',
-  authority_agent: 'agent de la collectivité',
-  authority_representative: 'représentant de la collectivité',
-  academic_services: 'services académiques',
-  ent: 'ENT',
-  admin: 'administration',
-  system: 'service charte',
-};
-
-export const roleLabel = (role) => ROLE[role] || role;
+export const kindLabel = (kind) => labels.kinds[kind] || kind;
+export const purposeLabel = (purpose) => labels.purposes[purpose] || purpose;
+export const audienceLabel = (audience) => labels.audiences[audience] || audience;
+export const roleLabel = (role) => labels.roles[role] || role;
 
 /** The state as a badge: its French label from the API, its colour from its code. */
 export function stateBadge(state, label) {

@@ -81,12 +81,8 @@ impl Charte {
                     Commit {
                         messages: vec![message.clone()],
                         reviews,
-                        audit: vec![],
                         outbox,
-                        idempotency: None,
-                        feed: vec![],
-                        fan_out: None,
-                        timelines: vec![],
+                        ..Default::default()
                     },
                 )
                 .await?

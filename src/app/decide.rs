@@ -90,8 +90,14 @@ impl Charte {
                 deadline: review.deadline.as_ref().map(|d| d.expires_at),
                 department: &dept,
             };
-            let next = match transition(review.state, event, ctx) {
-                Ok(n) => n,
+            let around = Surroundings {
+                publish_at: message.version(review.version).map(|v| v.publish_at),
+                arbitrator: (event == ReviewEvent::Escalate).then(|| arbitrator_for(&school)),
+                statement: motive.as_ref().map(|m| statement(actor, now, m)),
+            };
+            let mut r = review.clone();
+            let effects = match r.apply(event, ctx, around) {
+                Ok(effects) => effects,
                 Err(refusal @ Refusal::DeadlineExpired { .. }) => {
                     // The answer came too late: record the tacit approval now rather than leave it to the sweep.
                     self.expire(review_id).await?;
@@ -99,76 +105,7 @@ impl Charte {
                 }
                 Err(r) => return Err(r.into()),
             };
-            let mut r = review.clone();
-            r.state = next;
-            let sref = SchoolRef {
-                name: &school.name,
-                uai: school.uai.as_str(),
-                department: &dept,
-            };
-            let mut outbox = Vec::new();
-            let authority_to = self.authority_recipients(&message.authority_id);
-            match event {
-                ReviewEvent::Approve => {
-                    r.decided_at = Some(now);
-                    r.live_from = message.version(r.version).map(|v| v.publish_at.max(now));
-                    outbox.extend(compose::approval_notice(
-                        message,
-                        &r,
-                        &sref,
-                        authority_to,
-                        false,
-                        now,
-                    ));
-                }
-                ReviewEvent::RequestRectification => {
-                    r.decided_at = Some(now);
-                    r.rectification = motive.as_ref().map(|m| statement(actor, now, m));
-                    let academic = self
-                        .directory
-                        .academic_services_for(&school.academie_code)
-                        .map(|c| vec![c.email.to_string()])
-                        .unwrap_or_default();
-                    outbox.extend(compose::rectification_requested(
-                        message,
-                        &r,
-                        &sref,
-                        authority_to,
-                        academic,
-                        now,
-                    ));
-                }
-                ReviewEvent::Escalate => {
-                    let arb = arbitrator_for(&school);
-                    let contact = self.directory.arbitrator_contact(&arb);
-                    r.escalation = motive.as_ref().map(|m| statement(actor, now, m));
-                    r.arbitrator = Some(arb);
-                    let authority_name = self.authority_name(&message.authority_id);
-                    let (name, to) = contact
-                        .map(|c| (c.name.clone(), vec![c.email.to_string()]))
-                        .unwrap_or_default();
-                    outbox.extend(compose::escalation(
-                        message,
-                        &r,
-                        &sref,
-                        &authority_name,
-                        &name,
-                        to,
-                        now,
-                    ));
-                }
-                ReviewEvent::Authorise | ReviewEvent::Uphold => {
-                    r.arbitration = motive.as_ref().map(|m| statement(actor, now, m));
-                    if event == ReviewEvent::Authorise {
-                        r.live_from = message.version(r.version).map(|v| v.publish_at.max(now));
-                    }
-                    let mut to = authority_to;
-                    to.extend(Self::head_recipients(&school));
-                    outbox.extend(compose::arbitration_outcome(message, &r, &sref, to, now));
-                }
-                _ => {}
-            }
-            outbox.retain(|m: &OutboxEmail| !m.to.is_empty());
+            let outbox = self.notice_emails(&effects.notices, message, &r, &school, &dept, now);
             // What the store now holds: the response needs no second read.
             let mut committed = r.clone();
             committed.revision += 1;

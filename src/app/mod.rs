@@ -10,6 +10,7 @@ mod fan_out;
 mod feed;
 mod inbox;
 mod messages;
+mod notices;
 mod operations;
 mod present;
 mod reference;
@@ -42,7 +43,9 @@ use crate::domain::message::{
     ValidContent, Version, Withdrawal, validate_content, validate_emergency,
 };
 use crate::domain::notification::{self, OutboxEmail, SchoolRef};
-use crate::domain::review::{Refusal, ReviewEvent, ReviewState, TransitionContext, transition};
+use crate::domain::review::{
+    Notice, Refusal, ReviewEvent, ReviewState, Surroundings, TransitionContext,
+};
 use crate::domain::uai::Uai;
 use crate::mail::compose;
 use crate::store::{

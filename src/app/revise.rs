@@ -148,9 +148,8 @@ impl Charte {
                     deadline: None,
                     department: &dept,
                 };
-                let next = transition(old.state, ReviewEvent::Supersede, ctx)?;
                 let mut r = old.clone();
-                r.state = next;
+                let effects = r.apply(ReviewEvent::Supersede, ctx, Surroundings::default())?;
                 entries.push(review_entry(
                     Some(actor),
                     now,
@@ -158,7 +157,7 @@ impl Charte {
                     &r,
                     None,
                 ));
-                if old.state == ReviewState::InArbitration {
+                if effects.notices.contains(&Notice::DisputeClosed) {
                     // The new version answers the dispute: the arbitrator has nothing left to decide.
                     let reason = format!(
                         "la collectivité a soumis une version {number} de la communication, qui sera examinée à nouveau par le chef d'établissement."
@@ -214,12 +213,8 @@ impl Charte {
                     Commit {
                         messages: vec![message.clone()],
                         reviews: changed,
-                        audit: vec![],
                         outbox,
-                        idempotency: None,
-                        feed: vec![],
-                        fan_out: None,
-                        timelines: vec![],
+                        ..Default::default()
                     },
                 )
                 .await?

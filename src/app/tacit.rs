@@ -63,26 +63,24 @@ impl Charte {
                     deadline,
                     department: dept,
                 };
-                let Ok(next) = transition(review.state, ReviewEvent::Expire, ctx) else {
-                    continue;
+                let around = Surroundings {
+                    publish_at: message.version(review.version).map(|v| v.publish_at),
+                    ..Default::default()
                 };
                 let mut r = review.clone();
-                r.state = next;
-                // The legal instant of the tacit approval is the deadline, not when the sweep ran.
-                let at = deadline.unwrap_or(now);
-                r.decided_at = Some(at);
-                r.live_from = message.version(r.version).map(|v| v.publish_at.max(at));
-                let sref = SchoolRef {
-                    name: &school.name,
-                    uai: school.uai.as_str(),
-                    department: dept,
+                let Ok(effects) = r.apply(ReviewEvent::Expire, ctx, around) else {
+                    continue;
                 };
-                let mut to = self.authority_recipients(&message.authority_id);
-                to.extend(Self::head_recipients(school));
-                outbox.extend(
-                    compose::approval_notice(&message, &r, &sref, to, true, now)
-                        .filter(|m| !m.to.is_empty()),
-                );
+                // The legal instant of the tacit approval, which the domain has recorded.
+                let at = r.decided_at.unwrap_or(now);
+                outbox.extend(self.notice_emails(
+                    &effects.notices,
+                    &message,
+                    &r,
+                    school,
+                    dept,
+                    now,
+                ));
                 entries.push(review_entry(
                     None,
                     at,
@@ -101,14 +99,9 @@ impl Charte {
                     &message,
                     entries,
                     Commit {
-                        messages: vec![],
                         reviews: changed,
-                        audit: vec![],
                         outbox,
-                        idempotency: None,
-                        feed: vec![],
-                        fan_out: None,
-                        timelines: vec![],
+                        ..Default::default()
                     },
                 )
                 .await?

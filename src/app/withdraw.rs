@@ -61,9 +61,8 @@ impl Charte {
                     deadline: None,
                     department: &dept,
                 };
-                if let Ok(next) = transition(r.state, ReviewEvent::Withdraw, ctx) {
-                    let mut r2 = r.clone();
-                    r2.state = next;
+                let mut r2 = r.clone();
+                if let Ok(effects) = r2.apply(ReviewEvent::Withdraw, ctx, Surroundings::default()) {
                     entries.push(review_entry(
                         Some(actor),
                         now,
@@ -72,7 +71,7 @@ impl Charte {
                         motive.as_deref(),
                     ));
                     let first_of_school = notified.insert(r.uai.clone());
-                    let disputed = r.state == ReviewState::InArbitration;
+                    let disputed = effects.notices.contains(&Notice::DisputeClosed);
                     if first_of_school || disputed {
                         let school = schools.get(&r.uai).cloned().ok_or_else(|| {
                             AppError::Internal(format!(
@@ -122,12 +121,8 @@ impl Charte {
                     Commit {
                         messages: vec![message.clone()],
                         reviews: changed,
-                        audit: vec![],
                         outbox,
-                        idempotency: None,
-                        feed: vec![],
-                        fan_out: None,
-                        timelines: vec![],
+                        ..Default::default()
                     },
                 )
                 .await?

@@ -189,16 +189,6 @@ mod tests {
     use super::*;
     use crate::domain::actor::Role::*;
 
-    const ROLES: [Role; 7] = [
-        AuthorityAgent,
-        AuthorityRepresentative,
-        Head,
-        AcademicServices,
-        Arbitrator,
-        Ent,
-        Admin,
-    ];
-
     /// The charter's table: which role may take which action. One row per role, in the
     /// order of [`Action::ALL`].
     const TABLE: [(Role, [bool; 7]); 7] = [
@@ -257,7 +247,7 @@ mod tests {
 
     #[test]
     fn every_role_may_take_exactly_the_actions_the_charter_gives_it() {
-        for role in ROLES {
+        for role in Role::ALL {
             let (row_role, row) = TABLE[index(role)];
             assert_eq!(row_role, role);
             for (action, allowed) in Action::ALL.into_iter().zip(row) {
@@ -285,7 +275,7 @@ mod tests {
 
     #[test]
     fn only_authority_staff_write_and_for_their_own_authority() {
-        for role in ROLES {
+        for role in Role::ALL {
             let who = actor(role);
             let written = writing_authority(&who);
             if matches!(role, AuthorityAgent | AuthorityRepresentative) {
@@ -303,7 +293,7 @@ mod tests {
     fn the_feed_is_read_by_the_schools_ent_and_head_and_administrators_only() {
         let mine: Uai = "0570054Z".parse().unwrap();
         let other: Uai = other_school().parse().unwrap();
-        for role in ROLES {
+        for role in Role::ALL {
             let expected = matches!(role, Ent | Head | Admin);
             assert_eq!(reads_feed(&actor(role), &mine), expected, "{role:?}");
             assert_eq!(reads_feed(&actor(role), &other), role == Admin, "{role:?}");
@@ -312,7 +302,7 @@ mod tests {
 
     #[test]
     fn the_message_chain_is_read_by_its_sender_and_administrators() {
-        for role in ROLES {
+        for role in Role::ALL {
             let expected = matches!(role, AuthorityAgent | AuthorityRepresentative | Admin);
             assert_eq!(reads_message_chain(&actor(role)), expected, "{role:?}");
         }

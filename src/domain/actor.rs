@@ -26,6 +26,17 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 7] = [
+        Role::AuthorityAgent,
+        Role::AuthorityRepresentative,
+        Role::Head,
+        Role::AcademicServices,
+        Role::Arbitrator,
+        Role::Ent,
+        Role::Admin,
+    ];
+
     /// The role's name as written in tokens and the API.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -25,6 +25,13 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// Every kind.
+    pub const ALL: [MessageKind; 3] = [
+        MessageKind::Recurring,
+        MessageKind::OneOff,
+        MessageKind::Emergency,
+    ];
+
     /// The review period in business days; none for emergencies.
     pub fn review_days(self) -> Option<u32> {
         match self {
@@ -65,6 +72,21 @@ pub enum Purpose {
     Evaluation,
 }
 
+impl Purpose {
+    /// Every purpose.
+    pub const ALL: [Purpose; 2] = [Purpose::Information, Purpose::Evaluation];
+
+    /// The purpose in French.
+    pub fn label(self) -> &'static str {
+        match self {
+            Purpose::Information => "information",
+            Purpose::Evaluation => {
+                "évaluation du service (coproduite avec les services académiques)"
+            }
+        }
+    }
+}
+
 /// Who reads the message.
 #[derive(
     Debug,
@@ -85,6 +107,19 @@ pub enum AudienceMember {
     Families,
     /// Pupils.
     Pupils,
+}
+
+impl AudienceMember {
+    /// Every audience.
+    pub const ALL: [AudienceMember; 2] = [AudienceMember::Families, AudienceMember::Pupils];
+
+    /// The audience in French.
+    pub fn label(self) -> &'static str {
+        match self {
+            AudienceMember::Families => "familles",
+            AudienceMember::Pupils => "élèves",
+        }
+    }
 }
 
 /// The disruption that justifies an emergency publication.

@@ -155,6 +155,18 @@ pub enum ReviewEvent {
 }
 
 impl ReviewEvent {
+    /// Every event.
+    pub const ALL: [ReviewEvent; 8] = [
+        ReviewEvent::Approve,
+        ReviewEvent::RequestRectification,
+        ReviewEvent::Expire,
+        ReviewEvent::Supersede,
+        ReviewEvent::Escalate,
+        ReviewEvent::Authorise,
+        ReviewEvent::Uphold,
+        ReviewEvent::Withdraw,
+    ];
+
     /// The action in French, as an infinitive clause ("approuver").
     pub fn label(self) -> &'static str {
         match self {
@@ -336,33 +348,104 @@ pub fn transition(
     }
 }
 
+/// Someone told of a transition: the emails that follow it (their text is the mail adapter's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// The head approved: the authority is told.
+    Approved,
+    /// The deadline passed in silence: the authority and the head are told.
+    TacitlyApproved,
+    /// The head asked for a rectification: the authority and the académie's services are told.
+    RectificationRequested,
+    /// The representative took the dispute to arbitration: the arbitrator is told.
+    Escalated,
+    /// The arbitrator decided: the authority and the head are told.
+    ArbitrationOutcome,
+    /// A dispute ended without a decision (new version, withdrawal): its arbitrator is told.
+    DisputeClosed,
+}
+
+/// What a transition brings about besides the review's own fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Effects {
+    /// Who is told, in order.
+    pub notices: Vec<Notice>,
+}
+
+/// What a review needs to know of its surroundings to move, besides the instant and deadline.
+#[derive(Debug, Clone, Default)]
+pub struct Surroundings {
+    /// The publication date of the version the review judges (display starts at the later of
+    /// it and the decision).
+    pub publish_at: Option<OffsetDateTime>,
+    /// Who settles a dispute about the school (needed to escalate).
+    pub arbitrator: Option<crate::domain::directory::ArbitratorRef>,
+    /// The statement the event carries: the head's motive, the representative's statement, the
+    /// arbitrator's motive.
+    pub statement: Option<crate::domain::message::Statement>,
+}
+
+impl crate::domain::message::Review {
+    /// Applies `event`: the new state, the decision instant, the start of display, the
+    /// statements, and which notices follow — or why the event is refused, the review unchanged.
+    pub fn apply(
+        &mut self,
+        event: ReviewEvent,
+        ctx: TransitionContext<'_>,
+        around: Surroundings,
+    ) -> Result<Effects, Refusal> {
+        let before = self.state;
+        let next = transition(before, event, ctx)?;
+        self.state = next;
+        let live_from = |decided: OffsetDateTime| around.publish_at.map(|p| p.max(decided));
+        let notices = match event {
+            ReviewEvent::Approve => {
+                self.decided_at = Some(ctx.at);
+                self.live_from = live_from(ctx.at);
+                vec![Notice::Approved]
+            }
+            ReviewEvent::RequestRectification => {
+                self.decided_at = Some(ctx.at);
+                self.rectification = around.statement;
+                vec![Notice::RectificationRequested]
+            }
+            ReviewEvent::Expire => {
+                // The legal instant of a tacit approval is the deadline, not when it is recorded.
+                let at = ctx.deadline.unwrap_or(ctx.at);
+                self.decided_at = Some(at);
+                self.live_from = live_from(at);
+                vec![Notice::TacitlyApproved]
+            }
+            ReviewEvent::Escalate => {
+                self.escalation = around.statement;
+                self.arbitrator = around.arbitrator;
+                vec![Notice::Escalated]
+            }
+            ReviewEvent::Authorise => {
+                self.arbitration = around.statement;
+                self.live_from = live_from(ctx.at);
+                vec![Notice::ArbitrationOutcome]
+            }
+            ReviewEvent::Uphold => {
+                self.arbitration = around.statement;
+                vec![Notice::ArbitrationOutcome]
+            }
+            ReviewEvent::Supersede | ReviewEvent::Withdraw => {
+                if before == ReviewState::InArbitration {
+                    vec![Notice::DisputeClosed]
+                } else {
+                    vec![]
+                }
+            }
+        };
+        Ok(Effects { notices })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::datetime;
-
-    const ALL_STATES: [ReviewState; 10] = [
-        ReviewState::Pending,
-        ReviewState::Approved,
-        ReviewState::TacitlyApproved,
-        ReviewState::RectificationRequested,
-        ReviewState::Superseded,
-        ReviewState::InArbitration,
-        ReviewState::Authorised,
-        ReviewState::Upheld,
-        ReviewState::Withdrawn,
-        ReviewState::EmergencyPublished,
-    ];
-    const ALL_EVENTS: [ReviewEvent; 8] = [
-        ReviewEvent::Approve,
-        ReviewEvent::RequestRectification,
-        ReviewEvent::Expire,
-        ReviewEvent::Supersede,
-        ReviewEvent::Escalate,
-        ReviewEvent::Authorise,
-        ReviewEvent::Uphold,
-        ReviewEvent::Withdraw,
-    ];
 
     fn paris() -> Department {
         Department::parse("75").unwrap()
@@ -406,8 +489,8 @@ mod tests {
     #[test]
     fn every_state_and_event_before_the_deadline_follows_the_table() {
         let dept = paris();
-        for state in ALL_STATES {
-            for event in ALL_EVENTS {
+        for state in ReviewState::ALL {
+            for event in ReviewEvent::ALL {
                 let got = transition(state, event, before_deadline(&dept));
                 match expected(state, event) {
                     Some(next) => assert_eq!(got, Ok(next), "{state:?} + {event:?}"),
@@ -522,7 +605,7 @@ mod tests {
 
     #[test]
     fn only_published_states_are_publishable() {
-        let publishable: Vec<_> = ALL_STATES
+        let publishable: Vec<_> = ReviewState::ALL
             .into_iter()
             .filter(|s| s.is_publishable())
             .collect();
@@ -560,5 +643,210 @@ mod names {
             assert!(seen.insert(s.name()));
         }
         assert_eq!(ReviewState::parse("approuvée"), None);
+    }
+
+    #[test]
+    fn every_event_is_listed_once() {
+        use super::ReviewEvent as E;
+        // Exhaustive: a new event does not compile until it has a place here, and then the
+        // assertion below fails until it is in `ALL`.
+        let place = |e: E| match e {
+            E::Approve => 0,
+            E::RequestRectification => 1,
+            E::Expire => 2,
+            E::Supersede => 3,
+            E::Escalate => 4,
+            E::Authorise => 5,
+            E::Uphold => 6,
+            E::Withdraw => 7,
+        };
+        for (i, e) in E::ALL.into_iter().enumerate() {
+            assert_eq!(place(e), i, "{e:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod apply {
+    use super::*;
+    use crate::domain::message::{Review, ReviewDeadline, Statement};
+    use time::macros::{date, datetime};
+
+    const DEADLINE: OffsetDateTime = datetime!(2026-11-28 00:00 +01:00);
+    const PUBLISH_AT: OffsetDateTime = datetime!(2026-11-20 08:00 +01:00);
+
+    fn review(state: ReviewState) -> Review {
+        Review {
+            id: "r".into(),
+            message_id: "m".into(),
+            authority_id: "region-grand-est".into(),
+            uai: "0570054Z".parse().unwrap(),
+            department: "57".into(),
+            academie_code: "12".into(),
+            version: 1,
+            version_hash: "h".into(),
+            state,
+            opened_at: datetime!(2026-11-23 09:00 +01:00),
+            deadline: Some(ReviewDeadline {
+                expires_at: DEADLINE,
+                last_day: date!(2026 - 11 - 27),
+                business_days: 3,
+                mode: crate::domain::calendar::CalendarMode::default(),
+                school_holiday_warning: None,
+            }),
+            decided_at: None,
+            rectification: None,
+            escalation: None,
+            arbitrator: None,
+            arbitration: None,
+            live_from: None,
+            revision: 3,
+        }
+    }
+
+    fn said(text: &str) -> Statement {
+        Statement {
+            text: text.into(),
+            at: datetime!(2026-11-24 10:00 +01:00),
+            by: "Mme Martin".into(),
+            role: "head".into(),
+        }
+    }
+
+    fn around(statement: Option<Statement>) -> Surroundings {
+        Surroundings {
+            publish_at: Some(PUBLISH_AT),
+            arbitrator: Some("rectorat:12".parse().unwrap()),
+            statement,
+        }
+    }
+
+    fn at(when: OffsetDateTime, dept: &Department) -> TransitionContext<'_> {
+        TransitionContext {
+            at: when,
+            deadline: Some(DEADLINE),
+            department: dept,
+        }
+    }
+
+    #[test]
+    fn an_approval_is_decided_now_displayed_from_then_and_told_to_the_authority() {
+        let dept = Department::parse("57").unwrap();
+        let now = datetime!(2026-11-24 10:00 +01:00);
+        let mut r = review(ReviewState::Pending);
+        let effects = r
+            .apply(ReviewEvent::Approve, at(now, &dept), around(None))
+            .unwrap();
+        assert_eq!(r.state, ReviewState::Approved);
+        assert_eq!(r.decided_at, Some(now));
+        assert_eq!(
+            r.live_from,
+            Some(now),
+            "published already: on display at once"
+        );
+        assert_eq!(effects.notices, [Notice::Approved]);
+    }
+
+    #[test]
+    fn a_tacit_approval_takes_the_deadline_as_its_instant_whenever_it_is_recorded() {
+        let dept = Department::parse("57").unwrap();
+        let mut r = review(ReviewState::Pending);
+        let later = datetime!(2026-11-30 03:00 +01:00);
+        let effects = r
+            .apply(ReviewEvent::Expire, at(later, &dept), around(None))
+            .unwrap();
+        assert_eq!(r.state, ReviewState::TacitlyApproved);
+        assert_eq!(r.decided_at, Some(DEADLINE));
+        assert_eq!(r.live_from, Some(DEADLINE));
+        assert_eq!(effects.notices, [Notice::TacitlyApproved]);
+    }
+
+    #[test]
+    fn a_rectification_request_keeps_the_heads_motive_and_informs_two_parties() {
+        let dept = Department::parse("57").unwrap();
+        let now = datetime!(2026-11-24 10:00 +01:00);
+        let mut r = review(ReviewState::Pending);
+        let motive = said("Le numéro de téléphone est faux.");
+        let effects = r
+            .apply(
+                ReviewEvent::RequestRectification,
+                at(now, &dept),
+                around(Some(motive.clone())),
+            )
+            .unwrap();
+        assert_eq!(r.state, ReviewState::RectificationRequested);
+        assert_eq!(r.decided_at, Some(now));
+        assert_eq!(r.rectification, Some(motive));
+        assert_eq!(r.live_from, None, "nothing goes on display");
+        assert_eq!(effects.notices, [Notice::RectificationRequested]);
+    }
+
+    #[test]
+    fn an_escalation_names_the_arbitrator_and_an_authorisation_puts_the_version_on_display() {
+        let dept = Department::parse("57").unwrap();
+        let now = datetime!(2026-11-25 10:00 +01:00);
+        let mut r = review(ReviewState::RectificationRequested);
+        let statement = said("La rectification demandée n'est pas fondée.");
+        let effects = r
+            .apply(
+                ReviewEvent::Escalate,
+                at(now, &dept),
+                around(Some(statement.clone())),
+            )
+            .unwrap();
+        assert_eq!(r.state, ReviewState::InArbitration);
+        assert_eq!(r.escalation, Some(statement));
+        assert_eq!(r.arbitrator, Some("rectorat:12".parse().unwrap()));
+        assert_eq!(effects.notices, [Notice::Escalated]);
+
+        let decided = datetime!(2026-11-26 15:00 +01:00);
+        let motive = said("Le contenu est conforme à la charte.");
+        let effects = r
+            .apply(
+                ReviewEvent::Authorise,
+                at(decided, &dept),
+                around(Some(motive.clone())),
+            )
+            .unwrap();
+        assert_eq!(r.state, ReviewState::Authorised);
+        assert_eq!(r.arbitration, Some(motive));
+        assert_eq!(r.live_from, Some(decided));
+        assert_eq!(effects.notices, [Notice::ArbitrationOutcome]);
+    }
+
+    #[test]
+    fn withdrawing_or_replacing_a_disputed_review_tells_its_arbitrator_and_no_other_does() {
+        let dept = Department::parse("57").unwrap();
+        let now = datetime!(2026-11-25 10:00 +01:00);
+        for event in [ReviewEvent::Withdraw, ReviewEvent::Supersede] {
+            for state in ReviewState::ALL {
+                let mut r = review(state);
+                let Ok(effects) = r.apply(event, at(now, &dept), Surroundings::default()) else {
+                    continue;
+                };
+                let expected: &[Notice] = if state == ReviewState::InArbitration {
+                    &[Notice::DisputeClosed]
+                } else {
+                    &[]
+                };
+                assert_eq!(effects.notices, expected, "{state:?} / {event:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_event_leaves_the_review_as_it_was() {
+        let dept = Department::parse("57").unwrap();
+        let late = datetime!(2026-11-28 00:00 +01:00);
+        for state in ReviewState::ALL {
+            for event in ReviewEvent::ALL {
+                let mut r = review(state);
+                if r.apply(event, at(late, &dept), around(Some(said("x"))))
+                    .is_err()
+                {
+                    assert_eq!(r, review(state), "{state:?} / {event:?}");
+                }
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@ pub mod docs;
 pub mod error;
 pub mod hardening;
 pub mod input;
+pub mod labels;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
@@ -115,6 +116,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::healthz))
         .routes(routes!(routes::readyz))
         .routes(routes!(metrics::metrics))
+        .merge(labels::router())
         .split_for_parts();
     (router, doc)
 }

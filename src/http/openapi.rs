@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 /// French summary of each operation, by operation id.
-const SUMMARIES: [(&str, &str); 25] = [
+const SUMMARIES: [(&str, &str); 26] = [
     (
         "submit_message",
         "Soumettre une communication à l'examen (ou publier une urgence)",
@@ -68,6 +68,7 @@ const SUMMARIES: [(&str, &str); 25] = [
         "retry_dead_letter",
         "Remettre un courriel abandonné en file (administrateurs)",
     ),
+    ("labels", "Libellés français des codes de l'API"),
     ("healthz", "Vivacité : le processus répond"),
     ("readyz", "Disponibilité : le stockage répond"),
     ("metrics", "Métriques Prometheus"),

@@ -190,14 +190,7 @@ fn school_ctx(school: &SchoolRef<'_>) -> Value {
 }
 
 fn exhaustive_content(version: &Version, department: &Department) -> Value {
-    let audience: Vec<&str> = version
-        .audience
-        .iter()
-        .map(|a| match a {
-            crate::domain::message::AudienceMember::Families => "familles",
-            crate::domain::message::AudienceMember::Pupils => "élèves",
-        })
-        .collect();
+    let audience: Vec<&str> = version.audience.iter().map(|a| a.label()).collect();
     // The stored body was sanitised on submission; sanitising again here means even a record
     // altered behind the service's back cannot put script into an email.
     let html = content::sanitise_body(&version.body_html).html;

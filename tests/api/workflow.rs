@@ -879,3 +879,38 @@ async fn a_waiting_dispute_reminds_its_arbitrator_once_a_day_until_decided() {
     assert_eq!(app.charte.queue_dispute_reminders().await.unwrap(), 0);
     assert_eq!(reminders(app.outbox().await).len(), 2);
 }
+
+#[tokio::test]
+async fn every_code_a_client_shows_comes_with_its_french_label_for_any_signed_in_role() {
+    let app = TestApp::spawn().await;
+    for token in [
+        app.head(LYCEE_FABERT),
+        app.agent("region-grand-est"),
+        app.ent(LYCEE_FABERT),
+    ] {
+        let res = app.get("/v1/labels", &token).await;
+        assert_eq!(res.status, StatusCode::OK);
+        let l = &res.body;
+        assert_eq!(
+            l["kinds"]["one_off"],
+            "Communication ponctuelle (3 jours ouvrables d'examen)"
+        );
+        assert_eq!(l["purposes"]["information"], "Information");
+        assert_eq!(l["audiences"]["families"], "familles");
+        assert_eq!(
+            l["roles"]["authority_representative"],
+            "représentant de la collectivité"
+        );
+        assert_eq!(l["roles"]["system"], "service charte");
+        assert_eq!(
+            l["states"]["rectification_requested"],
+            "rectification demandée"
+        );
+        assert!(l["actions"]["tacitly_approved"].is_string(), "{l}");
+    }
+    // Like every API route, it needs a signed-in caller.
+    let res = app
+        .call(reqwest::Method::GET, "/v1/labels", None, None)
+        .await;
+    assert_problem(&res, StatusCode::UNAUTHORIZED);
+}
