@@ -390,3 +390,6 @@ pub async fn problems_everywhere(
     }
     out
 }
+
+/// What a handler answers: its response, or a problem.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,12 +1,15 @@
 //! Reading request bodies and query strings: strict media type, and every error in French,
 //! naming the field at fault (never serde's English or an internal type name).
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::domain::Violation;
@@ -354,5 +357,65 @@ mod tests {
                 .status(),
             415
         );
+    }
+}
+
+/// No data: the action takes an empty body or the empty object `{}`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoBody {}
+
+/// The request's headers and whole body, as the body extractors below read them (a body over
+/// the size limit is refused by axum's own `Bytes` extractor, as before).
+async fn headers_and_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<(HeaderMap, Bytes), Response> {
+    let headers = req.headers().clone();
+    let body = Bytes::from_request(req, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((headers, body))
+}
+
+/// A required JSON object body (see [`parse_json`]).
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (headers, body) = headers_and_body(req, state).await?;
+        parse_json(&headers, &body)
+            .map(ApiJson)
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+/// A JSON object body that may be left out: its fields' defaults then (see [`optional_json`]).
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (headers, body) = headers_and_body(req, state).await?;
+        optional_json(&headers, &body)
+            .map(OptionalJson)
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+/// The body of an action that takes no data: nothing, or `{}` (see [`no_body`]).
+pub struct Bodiless;
+
+impl<S: Send + Sync> FromRequest<S> for Bodiless {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (headers, body) = headers_and_body(req, state).await?;
+        no_body(&headers, &body)
+            .map(|()| Bodiless)
+            .map_err(IntoResponse::into_response)
     }
 }

@@ -1,15 +1,21 @@
 //! HTTP adapter (axum): routes registered through utoipa's `OpenApiRouter`, so the spec cannot drift.
 
+pub mod admin;
 pub mod auth;
+pub mod directory;
+pub mod disputes;
 pub mod docs;
 pub mod error;
+pub mod feed;
 pub mod hardening;
 pub mod input;
 pub mod labels;
+pub mod messages;
 pub mod metrics;
 pub mod openapi;
+pub mod probes;
 pub mod rate_limit;
-pub mod routes;
+pub mod reviews;
 pub mod widget;
 
 use std::sync::Arc;
@@ -71,10 +77,10 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth),
     // Schemas used only by query parameters, which utoipa does not collect by itself.
     components(schemas(
-        routes::ReviewedKind,
-        routes::SchoolTypeName,
-        routes::AuthorityKindName,
-        routes::DisputeState,
+        directory::ReviewedKind,
+        directory::SchoolTypeName,
+        directory::AuthorityKindName,
+        disputes::DisputeState,
     )),
     tags(
         (name = "messages", description = "Communications des collectivités"),
@@ -92,29 +98,13 @@ struct ApiDoc;
 /// The API routes and the OpenAPI document generated from them.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(routes::submit_message, routes::list_messages))
-        .routes(routes!(routes::get_message))
-        .routes(routes!(routes::message_reviews))
-        .routes(routes!(routes::submit_version))
-        .routes(routes!(routes::withdraw_message))
-        .routes(routes!(routes::coproduce))
-        .routes(routes!(routes::audit))
-        .routes(routes!(routes::list_reviews))
-        .routes(routes!(routes::get_review))
-        .routes(routes!(routes::approve))
-        .routes(routes!(routes::request_rectification))
-        .routes(routes!(routes::escalate))
-        .routes(routes!(routes::list_disputes))
-        .routes(routes!(routes::decide))
-        .routes(routes!(routes::feed))
-        .routes(routes!(routes::deadlines))
-        .routes(routes!(routes::schools))
-        .routes(routes!(routes::authorities))
-        .routes(routes!(routes::outbox))
-        .routes(routes!(routes::dead_letters))
-        .routes(routes!(routes::retry_dead_letter))
-        .routes(routes!(routes::healthz))
-        .routes(routes!(routes::readyz))
+        .merge(messages::router())
+        .merge(reviews::router())
+        .merge(disputes::router())
+        .merge(feed::router())
+        .merge(directory::router())
+        .merge(admin::router())
+        .merge(probes::router())
         .routes(routes!(metrics::metrics))
         .merge(labels::router())
         .split_for_parts();

@@ -86,18 +86,18 @@ async fn region_message_to_fabert(app: &TestApp) -> (Value, String) {
 async fn dispute_before_rectorat_12(app: &TestApp) -> String {
     let (_, review) = region_message_to_fabert(app).await;
     let res = app
-        .post(
-            &format!("/v1/reviews/{review}/rectification"),
-            &app.head(LYCEE_FABERT),
-            json!({"motive": "Le contenu fait la promotion d'une entreprise privée."}),
+        .request_rectification(
+            &review,
+            LYCEE_FABERT,
+            "Le contenu fait la promotion d'une entreprise privée.",
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     let res = app
-        .post(
-            &format!("/v1/reviews/{review}/escalate"),
-            &app.representative("region-grand-est"),
-            json!({"statement": "La ligne 12 est un service public régional, pas une publicité."}),
+        .escalate(
+            &review,
+            "region-grand-est",
+            "La ligne 12 est un service public régional, pas une publicité.",
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
@@ -301,13 +301,7 @@ async fn a_head_of_another_school_cannot_see_the_review() {
 async fn a_head_of_another_school_cannot_approve_the_review() {
     let app = TestApp::spawn().await;
     let (_, review) = region_message_to_fabert(&app).await;
-    let res = app
-        .post(
-            &format!("/v1/reviews/{review}/approve"),
-            &app.head(LYCEE_KLEBER),
-            json!({}),
-        )
-        .await;
+    let res = app.approve(&review, LYCEE_KLEBER).await;
     assert_problem(&res, StatusCode::NOT_FOUND);
     let own = app
         .get(&format!("/v1/reviews/{review}"), &app.head(LYCEE_FABERT))
@@ -513,10 +507,10 @@ async fn an_authority_agent_cannot_escalate_only_the_representative_can() {
     let app = TestApp::spawn().await;
     let (_, review) = region_message_to_fabert(&app).await;
     let res = app
-        .post(
-            &format!("/v1/reviews/{review}/rectification"),
-            &app.head(LYCEE_FABERT),
-            json!({"motive": "La date de mise en service est erronée."}),
+        .request_rectification(
+            &review,
+            LYCEE_FABERT,
+            "La date de mise en service est erronée.",
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
@@ -677,10 +671,10 @@ async fn a_head_does_not_learn_another_schools_rectification_request_from_the_me
     let id = m["id"].as_str().unwrap();
     let kleber = app.review_of(&m, LYCEE_KLEBER).await;
     let res = app
-        .post(
-            &format!("/v1/reviews/{kleber}/rectification"),
-            &app.head(LYCEE_KLEBER),
-            json!({"motive": "Le contenu fait la promotion d'une entreprise privée."}),
+        .request_rectification(
+            &kleber,
+            LYCEE_KLEBER,
+            "Le contenu fait la promotion d'une entreprise privée.",
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);

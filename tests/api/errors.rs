@@ -485,11 +485,7 @@ async fn a_rectification_request_motivated_by_non_is_too_short() {
     let app = TestApp::spawn().await;
     let review = fabert_review(&app).await;
     let res = app
-        .post(
-            &format!("/v1/reviews/{review}/rectification"),
-            &app.head(LYCEE_FABERT),
-            json!({"motive": "non"}),
-        )
+        .request_rectification(&review, LYCEE_FABERT, "non")
         .await;
     assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.detail().contains("trop court"), "{}", res.detail());
@@ -499,18 +495,18 @@ async fn a_rectification_request_motivated_by_non_is_too_short() {
 async fn dispute(app: &TestApp) -> String {
     let review = fabert_review(app).await;
     let res = app
-        .post(
-            &format!("/v1/reviews/{review}/rectification"),
-            &app.head(LYCEE_FABERT),
-            json!({"motive": "La date de mise en service est erronée."}),
+        .request_rectification(
+            &review,
+            LYCEE_FABERT,
+            "La date de mise en service est erronée.",
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     let res = app
-        .post(
-            &format!("/v1/reviews/{review}/escalate"),
-            &app.representative("region-grand-est"),
-            json!({"statement": "La date figure dans la délibération du conseil régional."}),
+        .escalate(
+            &review,
+            "region-grand-est",
+            "La date figure dans la délibération du conseil régional.",
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
@@ -545,10 +541,11 @@ async fn an_arbitration_decision_must_be_authorise_or_uphold() {
     let app = TestApp::spawn().await;
     let review = dispute(&app).await;
     let res = app
-        .post(
-            &format!("/v1/disputes/{review}/decision"),
-            &app.arbitrator("rectorat:12"),
-            json!({"decision": "approve", "motive": "Information de service public légitime."}),
+        .decide(
+            &review,
+            "rectorat:12",
+            "approve",
+            "Information de service public légitime.",
         )
         .await;
     assert_problem(&res, StatusCode::UNPROCESSABLE_ENTITY);

@@ -306,6 +306,41 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// The head of `uai` approves `review`.
+    pub async fn approve(&self, review: &str, uai: &str) -> Res {
+        let path = format!("/v1/reviews/{review}/approve");
+        self.post(&path, &self.head(uai), json!({})).await
+    }
+
+    /// The head of `uai` asks for a rectification of `review`, for `motive`.
+    pub async fn request_rectification(&self, review: &str, uai: &str, motive: &str) -> Res {
+        let path = format!("/v1/reviews/{review}/rectification");
+        self.post(&path, &self.head(uai), json!({ "motive": motive }))
+            .await
+    }
+
+    /// The representative of `authority` takes `review`'s dispute to arbitration.
+    pub async fn escalate(&self, review: &str, authority: &str, statement: &str) -> Res {
+        let path = format!("/v1/reviews/{review}/escalate");
+        let token = self.representative(authority);
+        self.post(&path, &token, json!({ "statement": statement }))
+            .await
+    }
+
+    /// `arbitrator` (`rectorat:12`, `draaf:44`) settles `review`'s dispute: `authorise` or
+    /// `uphold`, for `motive`.
+    pub async fn decide(
+        &self,
+        review: &str,
+        arbitrator: &str,
+        decision: &str,
+        motive: &str,
+    ) -> Res {
+        let path = format!("/v1/disputes/{review}/decision");
+        let body = json!({ "decision": decision, "motive": motive });
+        self.post(&path, &self.arbitrator(arbitrator), body).await
+    }
+
     /// Submits a message and asserts it was created.
     pub async fn submit(&self, token: &str, body: Value) -> Value {
         let res = self.post("/v1/messages", token, body).await;

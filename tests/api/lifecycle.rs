@@ -235,13 +235,7 @@ async fn published_at_fabert(app: &TestApp) -> String {
         .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT, LYCEE_KLEBER]))
         .await;
     let review = app.review_of(&m, LYCEE_FABERT).await;
-    let res = app
-        .post(
-            &format!("/v1/reviews/{review}/approve"),
-            &app.head(LYCEE_FABERT),
-            json!({}),
-        )
-        .await;
+    let res = app.approve(&review, LYCEE_FABERT).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     app.advance_to(datetime!(2026-11-30 09:00 +01:00)).await;
     m["id"].as_str().unwrap().to_owned()
@@ -254,12 +248,7 @@ async fn an_approved_message_is_in_the_feed_once_its_publication_time_has_passed
         .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT, LYCEE_KLEBER]))
         .await;
     let review = app.review_of(&m, LYCEE_FABERT).await;
-    app.post(
-        &format!("/v1/reviews/{review}/approve"),
-        &app.head(LYCEE_FABERT),
-        json!({}),
-    )
-    .await;
+    app.approve(&review, LYCEE_FABERT).await;
     let feed = app
         .get(
             &format!("/v1/schools/{LYCEE_FABERT}/feed"),
@@ -473,13 +462,7 @@ async fn a_listed_message_carries_its_summary_and_its_reviews_are_paged_and_filt
         .await;
     let id = m["id"].as_str().unwrap();
     let fabert = app.review_of(&m, LYCEE_FABERT).await;
-    let res = app
-        .post(
-            &format!("/v1/reviews/{fabert}/approve"),
-            &app.head(LYCEE_FABERT),
-            json!({}),
-        )
-        .await;
+    let res = app.approve(&fabert, LYCEE_FABERT).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
 
     let list = app.get("/v1/messages", &agent).await;
@@ -604,13 +587,7 @@ async fn approve_now(app: &TestApp, title: &str) {
     body["publish_at"] = json!("2026-11-23T09:00:00+01:00");
     let m = app.submit(&app.agent(REGION), body).await;
     let review = app.review_of(&m, LYCEE_FABERT).await;
-    let res = app
-        .post(
-            &format!("/v1/reviews/{review}/approve"),
-            &app.head(LYCEE_FABERT),
-            json!({}),
-        )
-        .await;
+    let res = app.approve(&review, LYCEE_FABERT).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
 }
 
@@ -645,13 +622,7 @@ async fn the_feed_changes_its_etag_when_a_publication_starts_and_ends_without_an
         .submit(&app.agent(REGION), one_off(&[LYCEE_FABERT]))
         .await;
     let review = app.review_of(&m, LYCEE_FABERT).await;
-    let res = app
-        .post(
-            &format!("/v1/reviews/{review}/approve"),
-            &app.head(LYCEE_FABERT),
-            json!({}),
-        )
-        .await;
+    let res = app.approve(&review, LYCEE_FABERT).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     let (status, before, body) = feed_with(&app, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -1160,13 +1131,7 @@ async fn an_authority_pages_the_reviews_of_all_its_messages_and_of_no_other_auth
         .as_str()
         .unwrap()
         .to_owned();
-    let res = app
-        .post(
-            &format!("/v1/reviews/{first}/approve"),
-            &app.head(LYCEE_FABERT),
-            json!({}),
-        )
-        .await;
+    let res = app.approve(&first, LYCEE_FABERT).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     let approved = every_page(&app, "/v1/reviews?state=approved", &agent, 1).await;
     assert_eq!(ids_of(&approved), [first.as_str()]);

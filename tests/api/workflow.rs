@@ -84,13 +84,7 @@ async fn an_approved_message_reaches_the_families_feed_from_its_publication_date
         .await;
     let review = app.review_of(&m, LYCEE_FABERT).await;
 
-    let res = app
-        .post(
-            &format!("/v1/reviews/{review}/approve"),
-            &app.head(LYCEE_FABERT),
-            json!({}),
-        )
-        .await;
+    let res = app.approve(&review, LYCEE_FABERT).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert_eq!(res.body["review"]["state"], "approved");
 
@@ -198,11 +192,7 @@ async fn a_head_answering_after_the_deadline_before_the_sweep_is_told_tacit_appr
     // Move time without waking the scheduler: the head's request is the first to notice.
     app.clock.set(datetime!(2026-11-27 00:00:01 +01:00));
     let late = app
-        .post(
-            &format!("/v1/reviews/{review}/rectification"),
-            &app.head(LYCEE_FABERT),
-            json!({"motive": "Le tarif annoncé est erroné."}),
-        )
+        .request_rectification(&review, LYCEE_FABERT, "Le tarif annoncé est erroné.")
         .await;
     assert_eq!(late.status, StatusCode::CONFLICT);
     assert_eq!(
@@ -258,17 +248,12 @@ async fn a_rectification_request_goes_back_to_the_authority_and_a_new_version_is
     let kleber_v1 = app.review_of(&m, LYCEE_KLEBER).await;
 
     // Kléber approves version 1; Fabert doubts it.
-    app.post(
-        &format!("/v1/reviews/{kleber_v1}/approve"),
-        &app.head(LYCEE_KLEBER),
-        json!({}),
-    )
-    .await;
+    app.approve(&kleber_v1, LYCEE_KLEBER).await;
     let res = app
-        .post(
-            &format!("/v1/reviews/{fabert_v1}/rectification"),
-            &app.head(LYCEE_FABERT),
-            json!({"motive": "La date du 7 décembre est erronée : c'est le 14."}),
+        .request_rectification(
+            &fabert_v1,
+            LYCEE_FABERT,
+            "La date du 7 décembre est erronée : c'est le 14.",
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
@@ -362,12 +347,7 @@ async fn a_school_keeps_its_approved_version_on_display_until_it_approves_the_ne
     let m = app.submit(&agent, one_off(&[LYCEE_FABERT])).await;
     let id = m["id"].as_str().unwrap().to_owned();
     let v1 = app.review_of(&m, LYCEE_FABERT).await;
-    app.post(
-        &format!("/v1/reviews/{v1}/approve"),
-        &app.head(LYCEE_FABERT),
-        json!({}),
-    )
-    .await;
+    app.approve(&v1, LYCEE_FABERT).await;
     app.advance_to(datetime!(2026-11-30 09:00 +01:00)).await;
 
     let mut v2 = one_off(&[]);
@@ -395,12 +375,7 @@ async fn a_school_keeps_its_approved_version_on_display_until_it_approves_the_ne
         .await;
     assert_eq!(feed.body["items"][0]["version"], 1);
 
-    app.post(
-        &format!("/v1/reviews/{v2_review}/approve"),
-        &app.head(LYCEE_FABERT),
-        json!({}),
-    )
-    .await;
+    app.approve(&v2_review, LYCEE_FABERT).await;
     let feed = app
         .get(
             &format!("/v1/schools/{LYCEE_FABERT}/feed"),
@@ -600,13 +575,7 @@ async fn nothing_acknowledged_is_lost_across_a_restart_and_the_audit_trail_still
         .await;
     let id = m["id"].as_str().unwrap().to_owned();
     let review = app.review_of(&m, LYCEE_FABERT).await;
-    let res = app
-        .post(
-            &format!("/v1/reviews/{review}/approve"),
-            &app.head(LYCEE_FABERT),
-            json!({}),
-        )
-        .await;
+    let res = app.approve(&review, LYCEE_FABERT).await;
     assert_eq!(res.status, StatusCode::OK);
 
     let app = app.crash_and_restart().await;
@@ -685,12 +654,8 @@ async fn tampering_with_a_stored_audit_record_is_detected() {
         .await;
     let id = m["id"].as_str().unwrap().to_owned();
     let review = app.review_of(&m, LYCEE_FABERT).await;
-    app.post(
-        &format!("/v1/reviews/{review}/rectification"),
-        &app.head(LYCEE_FABERT),
-        json!({"motive": "Le numéro de téléphone est faux."}),
-    )
-    .await;
+    app.request_rectification(&review, LYCEE_FABERT, "Le numéro de téléphone est faux.")
+        .await;
 
     let records = app.store.audit(&id).await.unwrap();
     assert_eq!(
@@ -810,17 +775,17 @@ async fn a_waiting_dispute_reminds_its_arbitrator_once_a_day_until_decided() {
         .submit(&app.agent("region-grand-est"), one_off(&[LYCEE_FABERT]))
         .await;
     let review = app.review_of(&m, LYCEE_FABERT).await;
-    app.post(
-        &format!("/v1/reviews/{review}/rectification"),
-        &app.head(LYCEE_FABERT),
-        json!({"motive": "Contenu promotionnel sans lien avec la scolarité."}),
+    app.request_rectification(
+        &review,
+        LYCEE_FABERT,
+        "Contenu promotionnel sans lien avec la scolarité.",
     )
     .await;
     let res = app
-        .post(
-            &format!("/v1/reviews/{review}/escalate"),
-            &app.representative("region-grand-est"),
-            json!({"statement": "Information utile aux familles."}),
+        .escalate(
+            &review,
+            "region-grand-est",
+            "Information utile aux familles.",
         )
         .await;
     assert_eq!(res.status, StatusCode::OK);
@@ -868,10 +833,11 @@ async fn a_waiting_dispute_reminds_its_arbitrator_once_a_day_until_decided() {
     );
 
     let res = app
-        .post(
-            &format!("/v1/disputes/{review}/decision"),
-            &app.arbitrator("rectorat:12"),
-            json!({"decision": "uphold", "motive": "Le refus est fondé sur la neutralité."}),
+        .decide(
+            &review,
+            "rectorat:12",
+            "uphold",
+            "Le refus est fondé sur la neutralité.",
         )
         .await;
     assert_eq!(res.status, StatusCode::OK);
