@@ -272,6 +272,31 @@ impl RedisStore {
         .map_err(|e| StoreError::Other(e.to_string()))
     }
 
+    /// The members of a deadline index (scored in ms) due by `now`, soonest first, at most `limit`.
+    async fn due_in(
+        &self,
+        key: String,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let max = ms(now);
+        // Redis takes a signed 64-bit count.
+        let limit = limit.min(i64::MAX as usize);
+        self.run(|mut c| async move {
+            redis::cmd("ZRANGE")
+                .arg(key)
+                .arg("-inf")
+                .arg(max)
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query_async(&mut c)
+                .await
+        })
+        .await
+    }
+
     fn plan(&self, c: &Commit) -> StoreResult<Vec<String>> {
         let revs = self.k(&["revs"]);
         let mut checks: Vec<String> = Vec::new();
@@ -927,23 +952,7 @@ impl Store for RedisStore {
     }
 
     async fn due_reviews(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<String>> {
-        let key = self.k(&["deadlines"]);
-        let max = ms(now);
-        // Redis takes a signed 64-bit count.
-        let limit = limit.min(i64::MAX as usize);
-        self.run(|mut c| async move {
-            redis::cmd("ZRANGE")
-                .arg(key)
-                .arg("-inf")
-                .arg(max)
-                .arg("BYSCORE")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit)
-                .query_async(&mut c)
-                .await
-        })
-        .await
+        self.due_in(self.k(&["deadlines"]), now, limit).await
     }
 
     async fn due_reviews_of_message(
@@ -952,22 +961,8 @@ impl Store for RedisStore {
         now: OffsetDateTime,
         limit: usize,
     ) -> StoreResult<Vec<String>> {
-        let key = self.k(&["message_deadlines", message_id]);
-        let max = ms(now);
-        let limit = limit.min(i64::MAX as usize);
-        self.run(|mut c| async move {
-            redis::cmd("ZRANGE")
-                .arg(key)
-                .arg("-inf")
-                .arg(max)
-                .arg("BYSCORE")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit)
-                .query_async(&mut c)
-                .await
-        })
-        .await
+        self.due_in(self.k(&["message_deadlines", message_id]), now, limit)
+            .await
     }
 
     async fn deadline_counts(&self, until: OffsetDateTime) -> StoreResult<(u64, u64)> {
