@@ -105,7 +105,8 @@ impl Charte {
                 }
                 Err(r) => return Err(r.into()),
             };
-            let outbox = self.notice_emails(&effects.notices, message, &r, &school, &dept, now);
+            let outbox =
+                self.notice_emails(&effects.notices, message, &r, &school, &dept, None, now);
             // What the store now holds: the response needs no second read.
             let mut committed = r.clone();
             committed.revision += 1;

@@ -6,7 +6,9 @@ use crate::domain::review::Notice;
 
 impl Charte {
     /// The emails telling of `review`'s transition, one per notice (those nobody can receive
-    /// are dropped).
+    /// are dropped). `closing` says why a dispute closed, in the arbitrator's email (the new
+    /// state's reason otherwise).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn notice_emails(
         &self,
         notices: &[Notice],
@@ -14,6 +16,7 @@ impl Charte {
         review: &Review,
         school: &School,
         department: &Department,
+        closing: Option<&str>,
         now: OffsetDateTime,
     ) -> Vec<OutboxEmail> {
         let sref = SchoolRef {
@@ -89,7 +92,10 @@ impl Charte {
                     now,
                 )),
                 Notice::DisputeClosed => {
-                    let reason = dispute_closed_reason(review.state).unwrap_or_default();
+                    let reason = match closing {
+                        Some(why) => why.to_owned(),
+                        None => dispute_closed_reason(review.state).unwrap_or_default(),
+                    };
                     out.extend(compose::dispute_closed(
                         message,
                         review,

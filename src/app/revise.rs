@@ -167,16 +167,8 @@ impl Charte {
                         Some(s) => s.clone(),
                         None => self.school_or_placeholder(&old.uai).await?,
                     };
-                    let (e, mail) = self.close_dispute(
-                        &message,
-                        &r,
-                        &school,
-                        &dept,
-                        &authority_name,
-                        &reason,
-                        actor,
-                        now,
-                    );
+                    let (e, mail) =
+                        self.close_dispute(&message, &r, &school, &dept, &reason, actor, now);
                     entries.push(e);
                     outbox.extend(mail);
                 }

@@ -79,6 +79,7 @@ impl Charte {
                     &r,
                     school,
                     dept,
+                    None,
                     now,
                 ));
                 entries.push(review_entry(

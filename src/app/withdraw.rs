@@ -85,7 +85,6 @@ impl Charte {
                                 &r2,
                                 &school,
                                 &dept,
-                                &authority_name,
                                 "la collectivité a retiré la communication.",
                                 actor,
                                 now,
@@ -133,7 +132,8 @@ impl Charte {
         }
     }
 
-    /// A dispute ended without decision: its audit record, and the email telling its arbitrator.
+    /// A dispute ended without decision: its audit record, and the email telling its arbitrator
+    /// why (`reason`).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn close_dispute(
         &self,
@@ -141,11 +141,10 @@ impl Charte {
         review: &Review,
         school: &School,
         dept: &Department,
-        authority_name: &str,
         reason: &str,
         actor: &Actor,
         now: OffsetDateTime,
-    ) -> (AuditEntry, Option<OutboxEmail>) {
+    ) -> (AuditEntry, Vec<OutboxEmail>) {
         let audit = review_entry(
             Some(actor),
             now,
@@ -153,20 +152,8 @@ impl Charte {
             review,
             Some(reason),
         );
-        let Some(arb) = &review.arbitrator else {
-            return (audit, None);
-        };
-        let sref = SchoolRef {
-            name: &school.name,
-            uai: school.uai.as_str(),
-            department: dept,
-        };
-        let to = self
-            .directory
-            .arbitrator_contact(arb)
-            .map(|c| vec![c.email.to_string()])
-            .unwrap_or_default();
-        let mail = compose::dispute_closed(message, review, &sref, authority_name, reason, to, now);
+        let closed = [Notice::DisputeClosed];
+        let mail = self.notice_emails(&closed, message, review, school, dept, Some(reason), now);
         (audit, mail)
     }
 }

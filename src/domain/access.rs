@@ -309,26 +309,12 @@ mod tests {
     }
 
     fn review_at(uai: &str, authority: &str, academie: &str, arbitrator: Option<&str>) -> Review {
-        Review {
-            id: "r".into(),
-            message_id: "m".into(),
-            authority_id: authority.into(),
-            uai: uai.parse().unwrap(),
-            department: "57".into(),
-            academie_code: academie.into(),
-            version: 1,
-            version_hash: String::new(),
-            state: crate::domain::review::ReviewState::Pending,
-            opened_at: time::OffsetDateTime::UNIX_EPOCH,
-            deadline: None,
-            decided_at: None,
-            rectification: None,
-            escalation: None,
-            arbitrator: arbitrator.map(|a| a.parse().unwrap()),
-            arbitration: None,
-            live_from: None,
-            revision: 0,
-        }
+        let mut r = Review::sample();
+        r.uai = uai.parse().unwrap();
+        r.authority_id = authority.into();
+        r.academie_code = academie.into();
+        r.arbitrator = arbitrator.map(|a| a.parse().unwrap());
+        r
     }
 
     #[test]

@@ -72,16 +72,10 @@ impl Role {
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "authority_agent" => Role::AuthorityAgent,
-            "authority_representative" => Role::AuthorityRepresentative,
-            "head" => Role::Head,
-            "academic_services" => Role::AcademicServices,
-            "arbitrator" => Role::Arbitrator,
-            "ent" => Role::Ent,
-            "admin" => Role::Admin,
-            other => return Err(format!("rôle inconnu : {other}")),
-        })
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("rôle inconnu : {s}"))
     }
 }
 
@@ -113,5 +107,33 @@ impl Actor {
     /// Whether this actor is the head of the given school.
     pub fn heads(&self, uai: &Uai) -> bool {
         self.role == Role::Head && self.uais.contains(uai)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Role;
+
+    #[test]
+    fn every_role_is_listed_once_and_read_back_from_its_name() {
+        // Exhaustive: a new role does not compile until it has a place here, and then the
+        // assertion fails until it is in `ALL` (tokens name roles through `ALL`).
+        let place = |r: Role| match r {
+            Role::AuthorityAgent => 0,
+            Role::AuthorityRepresentative => 1,
+            Role::Head => 2,
+            Role::AcademicServices => 3,
+            Role::Arbitrator => 4,
+            Role::Ent => 5,
+            Role::Admin => 6,
+        };
+        for (i, r) in Role::ALL.into_iter().enumerate() {
+            assert_eq!(place(r), i, "{r:?}");
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        assert_eq!(
+            "recteur".parse::<Role>(),
+            Err("rôle inconnu : recteur".to_owned())
+        );
     }
 }

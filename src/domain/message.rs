@@ -377,6 +377,36 @@ pub struct Review {
     pub revision: u64,
 }
 
+#[cfg(test)]
+impl Review {
+    /// A pending review at Lycée Fabert (Moselle, académie 12) of the Région Grand Est's
+    /// message `m`, with no deadline: unit tests change what they are about.
+    pub(crate) fn sample() -> Review {
+        Review {
+            id: "r".into(),
+            message_id: "m".into(),
+            authority_id: "region-grand-est".into(),
+            uai: "0570054Z"
+                .parse()
+                .unwrap_or_else(|_| unreachable!("UAI valide")),
+            department: "57".into(),
+            academie_code: "12".into(),
+            version: 1,
+            version_hash: "h".into(),
+            state: crate::domain::review::ReviewState::Pending,
+            opened_at: OffsetDateTime::UNIX_EPOCH,
+            deadline: None,
+            decided_at: None,
+            rectification: None,
+            escalation: None,
+            arbitrator: None,
+            arbitration: None,
+            live_from: None,
+            revision: 0,
+        }
+    }
+}
+
 /// Microseconds since the epoch.
 pub fn micros(at: OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000) as i64

@@ -676,32 +676,18 @@ mod apply {
     const PUBLISH_AT: OffsetDateTime = datetime!(2026-11-20 08:00 +01:00);
 
     fn review(state: ReviewState) -> Review {
-        Review {
-            id: "r".into(),
-            message_id: "m".into(),
-            authority_id: "region-grand-est".into(),
-            uai: "0570054Z".parse().unwrap(),
-            department: "57".into(),
-            academie_code: "12".into(),
-            version: 1,
-            version_hash: "h".into(),
-            state,
-            opened_at: datetime!(2026-11-23 09:00 +01:00),
-            deadline: Some(ReviewDeadline {
-                expires_at: DEADLINE,
-                last_day: date!(2026 - 11 - 27),
-                business_days: 3,
-                mode: crate::domain::calendar::CalendarMode::default(),
-                school_holiday_warning: None,
-            }),
-            decided_at: None,
-            rectification: None,
-            escalation: None,
-            arbitrator: None,
-            arbitration: None,
-            live_from: None,
-            revision: 3,
-        }
+        let mut r = Review::sample();
+        r.state = state;
+        r.opened_at = datetime!(2026-11-23 09:00 +01:00);
+        r.deadline = Some(ReviewDeadline {
+            expires_at: DEADLINE,
+            last_day: date!(2026 - 11 - 27),
+            business_days: 3,
+            mode: crate::domain::calendar::CalendarMode::default(),
+            school_holiday_warning: None,
+        });
+        r.revision = 3;
+        r
     }
 
     fn said(text: &str) -> Statement {
