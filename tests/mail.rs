@@ -9,25 +9,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use charte::app::{Charte, ManualClock};
-use charte::domain::calendar::Calendar;
-use charte::http::auth::{Claims, DEV_AUDIENCE, DEV_ISSUER, Verifier, dev_token};
+use charte::http::auth::{Claims, DEV_AUDIENCE, DEV_ISSUER, dev_token};
 use charte::mail::{Destination, MailSettings, RetryPolicy};
-use charte::server::{Running, load_demo_if_first_run};
-use charte::store::Store;
-use charte::store::embedded::EmbeddedStore;
+use charte::server::load_demo_if_first_run;
 use charte::store::redis::RedisStore;
+use common::app::{REGION, TestApp, one_off};
 use common::redis_server::RedisServer;
 use common::smtp_server::{Received, SmtpServer};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use tempfile::TempDir;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-const SECRET: &[u8] = b"mail-tests-secret-mail-tests-secret-mail";
-const MONDAY_9AM: OffsetDateTime = datetime!(2026-11-23 09:00 +01:00);
-const REGION: &str = "region-grand-est";
 const FABERT: &str = "0570054Z"; // Moselle, académie 12
 const AGRICOLE: &str = "0570108H"; // agricultural: DRAAF
 const KLEBER: &str = "0670080Y"; // Bas-Rhin, académie 15
@@ -55,213 +49,13 @@ fn settings(smtp: &SmtpServer) -> MailSettings {
     s
 }
 
-struct MailApp {
-    base: String,
-    client: reqwest::Client,
-    clock: ManualClock,
-    charte: Arc<Charte>,
-    store: Arc<dyn Store>,
-    running: Option<Running>,
-    _dir: Option<TempDir>,
-}
-
-impl Drop for MailApp {
-    fn drop(&mut self) {
-        if let Some(r) = &self.running {
-            r.request_stop();
-        }
-    }
-}
-
-impl MailApp {
-    /// The real app on the embedded store, sending through `smtp`.
-    async fn spawn(smtp: &SmtpServer) -> MailApp {
-        Self::spawn_with(settings(smtp)).await
-    }
-
-    async fn spawn_with(mail: MailSettings) -> MailApp {
-        let dir = TempDir::new().expect("tempdir");
-        let store = EmbeddedStore::open(dir.path()).expect("store");
-        load_demo_if_first_run(&store).await.expect("demo");
-        Self::on_store(Arc::new(store), mail, Some(dir)).await
-    }
-
-    async fn on_store(store: Arc<dyn Store>, mail: MailSettings, dir: Option<TempDir>) -> MailApp {
-        let clock = ManualClock::new(MONDAY_9AM);
-        let charte = charte::server::charte(
-            store.clone(),
-            Arc::new(clock.clone()),
-            charte::demo::directory(),
-            Calendar::default(),
-            WIDGET.into(),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let running = charte::server::start_with_mail(
-            listener,
-            charte.clone(),
-            Arc::new(Verifier::dev(SECRET.to_vec())),
-            vec![],
-            Some(mail),
-        )
+/// The real app on the embedded store, sending with `mail`.
+async fn app_sending(mail: MailSettings) -> TestApp {
+    TestApp::builder()
+        .mail(mail)
+        .widget_url(WIDGET)
+        .spawn()
         .await
-        .expect("start");
-        MailApp {
-            base: format!("http://{}", running.addr),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .expect("client"),
-            clock,
-            charte,
-            store,
-            running: Some(running),
-            _dir: dir,
-        }
-    }
-
-    fn token(&self, role: &str, f: impl FnOnce(&mut Claims)) -> String {
-        let now = OffsetDateTime::now_utc().unix_timestamp() as u64;
-        let mut c = Claims {
-            sub: format!("{role}-test"),
-            iss: DEV_ISSUER.into(),
-            aud: DEV_AUDIENCE.into(),
-            exp: now + 3600,
-            iat: now,
-            name: Some(format!("Test {role}")),
-            role: role.into(),
-            authority: None,
-            uai: vec![],
-            academie: None,
-            arbitrator: None,
-        };
-        f(&mut c);
-        dev_token(SECRET, &c).expect("token")
-    }
-
-    fn agent(&self, authority: &str) -> String {
-        self.token("authority_agent", |c| c.authority = Some(authority.into()))
-    }
-    fn representative(&self) -> String {
-        self.token("authority_representative", |c| {
-            c.authority = Some(REGION.into())
-        })
-    }
-    fn head(&self, uai: &str) -> String {
-        self.token("head", |c| c.uai = vec![uai.into()])
-    }
-    fn arbitrator(&self, who: &str) -> String {
-        self.token("arbitrator", |c| c.arbitrator = Some(who.into()))
-    }
-    fn admin(&self) -> String {
-        self.token("admin", |_| {})
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        let body = res.json().await.unwrap_or(Value::Null);
-        (status, body)
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> Value {
-        let (status, body) = self.call(Method::POST, path, token, Some(body)).await;
-        assert!(status.is_success(), "POST {path}: {status} {body}");
-        body
-    }
-
-    /// The id of a school's current review of a message.
-    async fn review_of(&self, message: &Value, uai: &str) -> String {
-        let id = message["id"].as_str().expect("message id");
-        let (status, page) = self
-            .call(
-                Method::GET,
-                &format!("/v1/messages/{id}/reviews?uai={uai}&limit=1"),
-                &self.admin(),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        page["items"][0]["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no review for {uai} in {page}"))
-            .to_owned()
-    }
-
-    async fn submit(&self, body: Value) -> Value {
-        let (status, m) = self
-            .call(
-                Method::POST,
-                "/v1/messages",
-                &self.agent(REGION),
-                Some(body),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{m}");
-        m
-    }
-
-    /// Moves the workflow's clock and waits until every review due by then is handled.
-    async fn advance_to(&self, at: OffsetDateTime) {
-        self.clock.set(at);
-        self.charte.wake_scheduler();
-        for _ in 0..500 {
-            if self.store.due_reviews(at, 1).await.expect("due").is_empty() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the scheduler did not handle the due reviews");
-    }
-
-    /// The outbox ids of the emails queued so far, by kind.
-    async fn outbox_ids(&self, kind: &str) -> Vec<String> {
-        let mut ids = Vec::new();
-        let mut path = "/v1/admin/outbox?limit=200".to_owned();
-        loop {
-            let (status, body) = self.call(Method::GET, &path, &self.admin(), None).await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-            ids.extend(
-                body["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|item| &item["email"])
-                    .filter(|e| e["kind"] == kind)
-                    .map(|e| e["id"].as_str().unwrap().to_owned()),
-            );
-            match body["next_cursor"].as_str() {
-                Some(c) => path = format!("/v1/admin/outbox?limit=200&cursor={c}"),
-                None => return ids,
-            }
-        }
-    }
-}
-
-fn one_off(targets: &[&str]) -> Value {
-    json!({
-        "title": "Transports scolaires : nouvelle ligne 12",
-        "body": "<p>À partir du <strong>lundi 7 décembre</strong>, la ligne 12 dessert le lycée.</p>",
-        "kind": "one_off",
-        "audience": ["families", "pupils"],
-        "targets": targets,
-        "publish_at": "2026-11-30T08:00:00+01:00",
-        "display_until": "2026-12-31T18:00:00+01:00"
-    })
 }
 
 fn to(r: &Received, address: &str) -> bool {
@@ -285,8 +79,9 @@ fn subject_has(part: &'static str) -> impl Fn(&Received) -> bool {
 #[tokio::test]
 async fn each_head_receives_the_review_request_with_the_exhaustive_content_and_the_deadline() {
     let smtp = SmtpServer::start();
-    let app = MailApp::spawn(&smtp).await;
-    app.submit(one_off(&[FABERT, KLEBER])).await;
+    let app = app_sending(settings(&smtp)).await;
+    app.submit(&app.agent(REGION), one_off(&[FABERT, KLEBER]))
+        .await;
 
     let got = smtp
         .wait_for(2, WAIT, subject_has("À examiner avant le"))
@@ -331,18 +126,16 @@ async fn each_head_receives_the_review_request_with_the_exhaustive_content_and_t
 #[tokio::test]
 async fn approvals_and_tacit_approvals_are_announced_and_a_silent_head_is_reminded_once() {
     let smtp = SmtpServer::start();
-    let app = MailApp::spawn(&smtp).await;
-    let m = app.submit(one_off(&[FABERT, KLEBER])).await;
+    let app = app_sending(settings(&smtp)).await;
+    let m = app
+        .submit(&app.agent(REGION), one_off(&[FABERT, KLEBER]))
+        .await;
     smtp.wait_for(2, WAIT, subject_has("À examiner")).await;
 
     // Fabert approves on Tuesday: the Région is told.
     app.advance_to(datetime!(2026-11-24 10:00 +01:00)).await;
-    app.post(
-        &format!("/v1/reviews/{}/approve", app.review_of(&m, FABERT).await),
-        &app.head(FABERT),
-        json!({}),
-    )
-    .await;
+    let review = app.review_of(&m, FABERT).await;
+    app.approve(&review, FABERT).await.expect_success();
     let approved = smtp
         .wait_for(1, WAIT, subject_has("Approuvée par Lycée Fabert"))
         .await;
@@ -405,18 +198,13 @@ async fn approvals_and_tacit_approvals_are_announced_and_a_silent_head_is_remind
 #[tokio::test]
 async fn a_rectification_request_reaches_the_authority_and_academic_services_escaped_in_html() {
     let smtp = SmtpServer::start();
-    let app = MailApp::spawn(&smtp).await;
-    let m = app.submit(one_off(&[KLEBER])).await;
+    let app = app_sending(settings(&smtp)).await;
+    let m = app.submit(&app.agent(REGION), one_off(&[KLEBER])).await;
     let motive = "Le tarif <b>« 3 € »</b> & la date du <script>alert(1)</script> sont erronés.";
-    app.post(
-        &format!(
-            "/v1/reviews/{}/rectification",
-            app.review_of(&m, KLEBER).await
-        ),
-        &app.head(KLEBER),
-        json!({ "motive": motive }),
-    )
-    .await;
+    let review = app.review_of(&m, KLEBER).await;
+    app.request_rectification(&review, KLEBER, motive)
+        .await
+        .expect_success();
 
     let to_region = smtp
         .wait_for(
@@ -452,21 +240,20 @@ async fn a_rectification_request_reaches_the_authority_and_academic_services_esc
 #[tokio::test]
 async fn an_escalation_reaches_the_right_arbitrator_and_the_outcome_both_parties() {
     let smtp = SmtpServer::start();
-    let app = MailApp::spawn(&smtp).await;
-    let m = app.submit(one_off(&[FABERT, AGRICOLE])).await;
+    let app = app_sending(settings(&smtp)).await;
+    let m = app
+        .submit(&app.agent(REGION), one_off(&[FABERT, AGRICOLE]))
+        .await;
     for uai in [FABERT, AGRICOLE] {
-        app.post(
-            &format!("/v1/reviews/{}/rectification", app.review_of(&m, uai).await),
-            &app.head(uai),
-            json!({"motive": "Ce contenu relève de la promotion commerciale."}),
-        )
-        .await;
-        app.post(
-            &format!("/v1/reviews/{}/escalate", app.review_of(&m, uai).await),
-            &app.representative(),
-            json!({"statement": "Il s'agit d'une information de service public sur les transports."}),
-        )
-        .await;
+        let review = app.review_of(&m, uai).await;
+        let motive = "Ce contenu relève de la promotion commerciale.";
+        app.request_rectification(&review, uai, motive)
+            .await
+            .expect_success();
+        let statement = "Il s'agit d'une information de service public sur les transports.";
+        app.escalate(&review, REGION, statement)
+            .await
+            .expect_success();
     }
     let escalations = smtp
         .wait_for(2, WAIT, subject_has("Arbitrage urgent demandé"))
@@ -490,21 +277,16 @@ async fn an_escalation_reaches_the_right_arbitrator_and_the_outcome_both_parties
         .unwrap();
     assert_eq!(draaf.rcpt_tos, vec!["draaf-grand-est@agriculture.gouv.fr"]);
 
-    app.post(
-        &format!("/v1/disputes/{}/decision", app.review_of(&m, FABERT).await),
-        &app.arbitrator("rectorat:12"),
-        json!({"decision": "authorise", "motive": "Information pratique liée à la scolarité."}),
-    )
-    .await;
-    app.post(
-        &format!(
-            "/v1/disputes/{}/decision",
-            app.review_of(&m, AGRICOLE).await
-        ),
-        &app.arbitrator("draaf:44"),
-        json!({"decision": "uphold", "motive": "Le refus du chef d'établissement est fondé."}),
-    )
-    .await;
+    let fabert = app.review_of(&m, FABERT).await;
+    let motive = "Information pratique liée à la scolarité.";
+    app.decide(&fabert, "rectorat:12", "authorise", motive)
+        .await
+        .expect_success();
+    let agricole = app.review_of(&m, AGRICOLE).await;
+    let motive = "Le refus du chef d'établissement est fondé.";
+    app.decide(&agricole, "draaf:44", "uphold", motive)
+        .await
+        .expect_success();
     let outcomes = smtp
         .wait_for(2, WAIT, subject_has("Décision d'arbitrage"))
         .await;
@@ -526,14 +308,17 @@ async fn an_escalation_reaches_the_right_arbitrator_and_the_outcome_both_parties
 #[tokio::test]
 async fn a_withdrawal_is_announced_to_each_head() {
     let smtp = SmtpServer::start();
-    let app = MailApp::spawn(&smtp).await;
-    let m = app.submit(one_off(&[FABERT, KLEBER])).await;
+    let app = app_sending(settings(&smtp)).await;
+    let m = app
+        .submit(&app.agent(REGION), one_off(&[FABERT, KLEBER]))
+        .await;
     app.post(
         &format!("/v1/messages/{}/withdraw", m["id"].as_str().unwrap()),
         &app.agent(REGION),
         json!({"motive": "Ligne reportée à janvier."}),
     )
-    .await;
+    .await
+    .expect_success();
     let notices = smtp
         .wait_for(2, WAIT, subject_has("Communication retirée"))
         .await;
@@ -553,16 +338,15 @@ async fn an_emergency_copy_arrives_within_five_seconds_of_the_declaration() {
     let mut mail = settings(&smtp);
     // Only the wake-up on commit can be this fast: the outbox is otherwise looked at each minute.
     mail.poll = Duration::from_secs(60);
-    let app = MailApp::spawn_with(mail).await;
+    let app = app_sending(mail).await;
     // Let the worker settle into its long wait before the emergency.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
-    let (status, m) = app
-        .call(
-            Method::POST,
+    let res = app
+        .post(
             "/v1/messages",
             &app.agent("departement-moselle"),
-            Some(json!({
+            json!({
                 "title": "Transports scolaires suspendus demain",
                 "body": "<p>Aucun car ne circulera mardi.</p>",
                 "kind": "emergency",
@@ -571,10 +355,10 @@ async fn an_emergency_copy_arrives_within_five_seconds_of_the_declaration() {
                 "publish_at": "2026-11-23T09:00:00+01:00",
                 "display_until": "2026-11-25T18:00:00+01:00",
                 "emergency": {"category": "weather", "justification": "Vigilance orange neige et verglas : circulation des cars interdite par arrêté préfectoral."}
-            })),
+            }),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{m}");
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     let copies = smtp
         .wait_for(2, Duration::from_secs(5), |r| {
             r.subject.starts_with("[URGENCE]")
@@ -605,18 +389,17 @@ async fn an_emergency_copy_arrives_within_five_seconds_of_the_declaration() {
 #[tokio::test]
 async fn nothing_is_lost_while_the_mail_server_is_down() {
     let mut smtp = SmtpServer::start();
-    let app = MailApp::spawn(&smtp).await;
+    let app = app_sending(settings(&smtp)).await;
     smtp.kill();
-    app.submit(one_off(&[FABERT, KLEBER])).await;
-    app.submit(one_off(&[AGRICOLE])).await;
+    app.submit(&app.agent(REGION), one_off(&[FABERT, KLEBER]))
+        .await;
+    app.submit(&app.agent(REGION), one_off(&[AGRICOLE])).await;
     // Several attempts fail with "connection refused" meanwhile.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let counts = app.store.mail_counts().await.unwrap();
     assert_eq!((counts.queued, counts.sent, counts.dead), (3, 0, 0));
-    let (_, dead) = app
-        .call(Method::GET, "/v1/admin/dead-letters", &app.admin(), None)
-        .await;
-    assert_eq!(dead, json!([]));
+    let dead = app.get("/v1/admin/dead-letters", &app.admin()).await;
+    assert_eq!(dead.body, json!([]));
 
     smtp.restart();
     let got = smtp.wait_for(3, WAIT, |_| true).await;
@@ -639,8 +422,8 @@ async fn nothing_is_lost_while_the_mail_server_is_down() {
 async fn temporary_refusals_are_retried_until_the_email_is_delivered() {
     let smtp = SmtpServer::start();
     smtp.refuse_next(451, 2);
-    let app = MailApp::spawn(&smtp).await;
-    app.submit(one_off(&[FABERT])).await;
+    let app = app_sending(settings(&smtp)).await;
+    app.submit(&app.agent(REGION), one_off(&[FABERT])).await;
     let got = smtp.wait_for(1, WAIT, |_| true).await;
     assert_eq!(got[0].rcpt_tos, vec![HEAD_FABERT]);
     let id = &app.outbox_ids("review_request").await[0];
@@ -672,18 +455,16 @@ async fn temporary_refusals_are_retried_until_the_email_is_delivered() {
 async fn permanent_refusals_become_dead_letters_that_an_administrator_sends_again() {
     let smtp = SmtpServer::start();
     smtp.refuse_next(550, 3);
-    let app = MailApp::spawn(&smtp).await;
-    app.submit(one_off(&[KLEBER])).await;
+    let app = app_sending(settings(&smtp)).await;
+    app.submit(&app.agent(REGION), one_off(&[KLEBER])).await;
     let id = app.outbox_ids("review_request").await[0].clone();
 
     let deadline = Instant::now() + WAIT;
     let dead = loop {
-        let (status, body) = app
-            .call(Method::GET, "/v1/admin/dead-letters", &app.admin(), None)
-            .await;
-        assert_eq!(status, StatusCode::OK);
-        if body.as_array().is_some_and(|a| !a.is_empty()) {
-            break body;
+        let res = app.get("/v1/admin/dead-letters", &app.admin()).await;
+        assert_eq!(res.status, StatusCode::OK);
+        if res.body.as_array().is_some_and(|a| !a.is_empty()) {
+            break res.body;
         }
         assert!(Instant::now() < deadline, "no dead letter");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -705,40 +486,33 @@ async fn permanent_refusals_become_dead_letters_that_an_administrator_sends_agai
 
     // Only administrators see and retry dead letters.
     let agent = app.agent(REGION);
-    let (status, _) = app
-        .call(Method::GET, "/v1/admin/dead-letters", &agent, None)
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let res = app.get("/v1/admin/dead-letters", &agent).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
     let retry = format!("/v1/admin/dead-letters/{id}/retry");
-    let (status, _) = app.call(Method::POST, &retry, &agent, None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let res = app.call(Method::POST, &retry, Some(&agent), None).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
 
-    let (status, body) = app.call(Method::POST, &retry, &app.admin(), None).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["delivery"]["status"], "queued");
+    let res = app
+        .call(Method::POST, &retry, Some(&app.admin()), None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["delivery"]["status"], "queued");
     let got = smtp.wait_for(1, WAIT, |_| true).await;
     assert_eq!(got[0].rcpt_tos, vec![HEAD_KLEBER]);
     assert_eq!(got[0].message_id, format!("<{id}@charte>"));
-    let (_, dead) = app
-        .call(Method::GET, "/v1/admin/dead-letters", &app.admin(), None)
-        .await;
-    assert_eq!(dead, json!([]));
+    let dead = app.get("/v1/admin/dead-letters", &app.admin()).await;
+    assert_eq!(dead.body, json!([]));
 
-    let (status, body) = app.call(Method::POST, &retry, &app.admin(), None).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(
-        body["detail"].as_str().unwrap().contains("envoyé"),
-        "{body}"
-    );
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/v1/admin/dead-letters/inconnu/retry",
-            &app.admin(),
-            None,
-        )
+    let res = app
+        .call(Method::POST, &retry, Some(&app.admin()), None)
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
+    assert!(res.detail().contains("envoyé"), "{}", res.body);
+    let unknown = "/v1/admin/dead-letters/inconnu/retry";
+    let res = app
+        .call(Method::POST, unknown, Some(&app.admin()), None)
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -749,15 +523,22 @@ async fn two_workers_on_one_redis_never_send_the_same_email_twice() {
     let first = RedisStore::connect(&redis.url(), &prefix).await.unwrap();
     load_demo_if_first_run(&first).await.unwrap();
     let second = RedisStore::connect(&redis.url(), &prefix).await.unwrap();
-    let a = MailApp::on_store(Arc::new(first), settings(&smtp), None).await;
-    let b = MailApp::on_store(Arc::new(second), settings(&smtp), None).await;
+    let on = |store: RedisStore| {
+        TestApp::builder()
+            .store(Arc::new(store))
+            .mail(settings(&smtp))
+            .widget_url(WIDGET)
+            .spawn()
+    };
+    let a = on(first).await;
+    let b = on(second).await;
 
     let mut expected = 0;
     for i in 0..12 {
         let app = if i % 2 == 0 { &a } else { &b };
         let mut body = one_off(&[FABERT, KLEBER, AGRICOLE]);
         body["title"] = json!(format!("Transports scolaires : ligne {i}"));
-        app.submit(body).await;
+        app.submit(&app.agent(REGION), body).await;
         expected += 3;
     }
     smtp.wait_for(expected, WAIT, |_| true).await;

@@ -7,39 +7,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use charte::app::{Charte, ManualClock, Submission};
+use charte::app::Submission;
 use charte::domain::actor::{Actor, Role};
-use charte::domain::calendar::Calendar;
 use charte::domain::directory::{School, SchoolType};
 use charte::domain::message::Draft;
-use charte::http::auth::{Claims, DEV_AUDIENCE, DEV_ISSUER, Verifier, dev_token};
 use charte::store::Store;
 use charte::store::redis::RedisStore;
+use common::app::{REGION, TestApp};
 use common::redis_server::RedisServer;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-
-const SECRET: &[u8] = b"fault-tests-secret-fault-tests-secret";
-
-fn token(role: &str, f: impl FnOnce(&mut Claims)) -> String {
-    let now = OffsetDateTime::now_utc().unix_timestamp() as u64;
-    let mut c = Claims {
-        sub: format!("{role}-test"),
-        iss: DEV_ISSUER.into(),
-        aud: DEV_AUDIENCE.into(),
-        exp: now + 3600,
-        iat: now,
-        name: None,
-        role: role.into(),
-        authority: None,
-        uai: vec![],
-        academie: None,
-        arbitrator: None,
-    };
-    f(&mut c);
-    dev_token(SECRET, &c).unwrap()
-}
 
 fn agent() -> Actor {
     Actor {
@@ -92,14 +70,9 @@ fn submission(targets: Vec<String>, publish_at: OffsetDateTime) -> Submission {
     }
 }
 
-async fn charte_on(store: Arc<dyn Store>, clock: ManualClock) -> Arc<Charte> {
-    charte::server::charte(
-        store,
-        Arc::new(clock),
-        charte::demo::directory(),
-        Calendar::default(),
-        String::new(),
-    )
+/// The real app on `store`, its clock stopped at `at`.
+async fn app_on(store: Arc<dyn Store>, at: OffsetDateTime) -> TestApp {
+    TestApp::builder().store(store).at(at).spawn().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,24 +83,16 @@ async fn every_decision_acknowledged_before_redis_is_killed_survives_the_restart
     store.put_schools(schools.clone()).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(store);
     let now = OffsetDateTime::now_utc();
-    let charte = charte_on(store.clone(), ManualClock::new(now)).await;
+    let app = app_on(store.clone(), now).await;
     let targets: Vec<String> = schools.iter().map(|s| s.uai.to_string()).collect();
-    let (view, _) = charte
+    let (view, _) = app
+        .charte
         .submit(&agent(), submission(targets, now), None)
         .await
         .unwrap();
     // Every school's review is open before the stream of decisions starts.
-    charte.finish_fan_out(&view.id).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = charte::server::start(
-        listener,
-        charte.clone(),
-        Arc::new(Verifier::dev(SECRET.to_vec())),
-        vec![],
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", running.addr);
+    app.charte.finish_fan_out(&view.id).await.unwrap();
+    let base = app.base.clone();
 
     // Four clients approve reviews one after the other while Redis is killed and restarted.
     let reviews: Vec<(String, String)> = store
@@ -135,7 +100,7 @@ async fn every_decision_acknowledged_before_redis_is_killed_survives_the_restart
         .await
         .unwrap()
         .iter()
-        .map(|r| (r.id.clone(), r.uai.to_string()))
+        .map(|r| (r.id.clone(), app.head(r.uai.as_str())))
         .collect();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, u16)>();
     let mut clients = Vec::new();
@@ -145,11 +110,10 @@ async fn every_decision_acknowledged_before_redis_is_killed_survives_the_restart
         let tx = tx.clone();
         clients.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
-            for (id, uai) in chunk {
-                let t = token("head", |c| c.uai = vec![uai.clone()]);
+            for (id, head) in chunk {
                 let res = http
                     .post(format!("{base}/v1/reviews/{id}/approve"))
-                    .bearer_auth(&t)
+                    .bearer_auth(&head)
                     .send()
                     .await;
                 let status = res.map(|r| r.status().as_u16()).unwrap_or(0);
@@ -193,7 +157,7 @@ async fn every_decision_acknowledged_before_redis_is_killed_survives_the_restart
             .iter()
             .all(|r| r.state == charte::domain::review::ReviewState::Approved)
     );
-    running.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,21 +168,10 @@ async fn an_unreachable_redis_answers_503_quickly_and_the_service_recovers_by_it
         .put_schools(charte::demo::schools().schools)
         .await
         .unwrap();
-    let charte = charte_on(Arc::new(store), ManualClock::new(OffsetDateTime::now_utc())).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = charte::server::start(
-        listener,
-        charte,
-        Arc::new(Verifier::dev(SECRET.to_vec())),
-        vec![],
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", running.addr);
+    let app = app_on(Arc::new(store), OffsetDateTime::now_utc()).await;
+    let base = app.base.clone();
     let http = reqwest::Client::new();
-    let agent = token("authority_agent", |c| {
-        c.authority = Some("region-grand-est".into())
-    });
+    let agent = app.agent(REGION);
     assert_eq!(
         http.get(format!("{base}/readyz"))
             .send()
@@ -294,7 +247,7 @@ async fn an_unreachable_redis_answers_503_quickly_and_the_service_recovers_by_it
             .status(),
         200
     );
-    running.stop().await;
+    app.stop().await;
 }
 
 /// A `charte serve` process on Redis, killable with SIGKILL.
@@ -343,22 +296,24 @@ async fn thousands_of_reviews_falling_due_together_are_tacitly_approved_once_des
 
     // Submitted ten days ago (by the clock of this seeding process): every deadline has passed.
     let then = OffsetDateTime::now_utc() - time::Duration::days(10);
-    let charte = charte_on(Arc::new(store.clone()), ManualClock::new(then)).await;
+    let seeder = app_on(Arc::new(store.clone()), then).await;
     let targets: Vec<String> = schools.iter().map(|s| s.uai.to_string()).collect();
     // The independent ledger: what we seeded, not what the service says.
     let mut ledger = BTreeSet::new();
     for _ in 0..MESSAGES {
-        let (view, _) = charte
+        let (view, _) = seeder
+            .charte
             .submit(&agent(), submission(targets.clone(), then), None)
             .await
             .unwrap();
-        // No worker runs here: the reviews beyond the first chunk are opened now.
-        charte.finish_fan_out(&view.id).await.unwrap();
+        // The reviews beyond the first chunk are opened now (by this call or the seeder's own
+        // fan-out worker, whichever takes each chunk first).
+        seeder.charte.finish_fan_out(&view.id).await.unwrap();
         let reviews = store.reviews_of_message(&view.id).await.unwrap();
         ledger.extend(reviews.into_iter().map(|r| r.id));
     }
     assert_eq!(ledger.len(), SCHOOLS * MESSAGES);
-    drop(charte);
+    seeder.stop().await;
 
     // Three replicas sweep together; one of them is killed at random moments and replaced.
     let mut replicas: Vec<Replica> = (0..3)

@@ -1,15 +1,15 @@
 //! The deadline scheduler under paused tokio time: it sleeps until the deadline and grants
 //! tacit approval at that instant, once, however many times it wakes.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use charte::app::{Submission, TokioClock};
 use charte::domain::actor::{Actor, Role};
-use charte::domain::calendar::Calendar;
 use charte::domain::message::Draft;
-use charte::store::Store;
-use charte::store::embedded::EmbeddedStore;
+use common::app::{MONDAY_9AM, TestApp};
 use time::macros::datetime;
 
 fn agent() -> Actor {
@@ -26,23 +26,12 @@ fn agent() -> Actor {
 
 #[tokio::test(start_paused = true)]
 async fn the_scheduler_sleeps_until_the_deadline_and_approves_exactly_then_and_once() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let store = EmbeddedStore::open(dir.path()).unwrap();
-    charte::server::load_demo_if_first_run(&store)
-        .await
-        .unwrap();
-    let store: Arc<dyn Store> = Arc::new(store);
-    // Monday 23 November 2026, 09:00 Paris.
-    let clock = TokioClock::starting_at(datetime!(2026-11-23 09:00 +01:00));
-    let charte = charte::server::charte(
-        store.clone(),
-        Arc::new(clock),
-        charte::demo::directory(),
-        Calendar::default(),
-        String::new(),
-    );
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(charte::scheduler::run(charte.clone(), rx));
+    // The app's own scheduler, on a clock that follows tokio's paused time from Monday 09:00.
+    let app = TestApp::builder()
+        .clock(Arc::new(TokioClock::starting_at(MONDAY_9AM)))
+        .spawn()
+        .await;
+    let (charte, store) = (&app.charte, &app.store);
 
     let sub = Submission {
         draft: Draft {
@@ -102,6 +91,5 @@ async fn the_scheduler_sleeps_until_the_deadline_and_approves_exactly_then_and_o
         notice.created_at
     );
 
-    tx.send(true).unwrap();
-    scheduler.await.unwrap();
+    app.stop().await;
 }

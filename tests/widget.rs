@@ -4,23 +4,17 @@
 //! The browser test needs `/usr/bin/chromium` and `tests/browser/node_modules`; without them it fails
 //! and says how to install them, so a machine lacking them can never pass it by accident.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use charte::app::ManualClock;
-use charte::domain::calendar::Calendar;
-use charte::http::auth::{Claims, DEV_AUDIENCE, DEV_ISSUER, Verifier, dev_token};
-use charte::server::{Running, load_demo_if_first_run};
-use charte::store::Store;
-use charte::store::embedded::EmbeddedStore;
+use common::app::{REGION, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use time::macros::datetime;
 
-const SECRET: &[u8] = b"widget-tests-secret-widget-tests-secret";
 const FABERT: &str = "0570054Z"; // Moselle, académie 12
 const KLEBER: &str = "0670080Y"; // Bas-Rhin, académie 15
 const SETUP_HINT: &str = "Les tests du widget dans le navigateur exigent Chromium (/usr/bin/chromium) et les modules npm de tests/browser. \
@@ -33,156 +27,44 @@ const TITLE_RECTIFY: &str = "Fermeture exceptionnelle du self le 4 décembre";
 const TITLE_DISPUTE: &str = "Enquête sur la restauration scolaire";
 const TITLE_STATES: &str = "Nouveaux horaires du CDI";
 
-struct App {
-    base: String,
-    client: reqwest::Client,
-    clock: ManualClock,
-    running: Option<Running>,
-    _dir: TempDir,
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        if let Some(r) = self.running.take() {
-            r.request_stop();
-        }
-    }
-}
-
-impl App {
-    async fn spawn(frame_ancestors: Vec<String>) -> App {
-        let dir = TempDir::new().expect("tempdir");
-        let store = EmbeddedStore::open(dir.path()).expect("store");
-        load_demo_if_first_run(&store).await.expect("demo");
-        let store: Arc<dyn Store> = Arc::new(store);
-        // Monday 23 November 2026, 09:00 in Paris.
-        let clock = ManualClock::new(datetime!(2026-11-23 09:00 +01:00));
-        let charte = charte::server::charte(
-            store,
-            Arc::new(clock.clone()),
-            charte::demo::directory(),
-            Calendar::default(),
-            "http://widget.test/widget/".into(),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let running = charte::server::start(
-            listener,
-            charte,
-            Arc::new(Verifier::dev(SECRET.to_vec())),
-            frame_ancestors,
-        )
+/// The real app, framable by `embedders`, linking emails to the widget.
+async fn app_framed_by(embedders: &[&str]) -> TestApp {
+    TestApp::builder()
+        .frame_ancestors(embedders)
+        .widget_url("http://widget.test/widget/")
+        .spawn()
         .await
-        .expect("start");
-        App {
-            base: format!("http://{}", running.addr),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .expect("client"),
-            clock,
-            running: Some(running),
-            _dir: dir,
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request")
-    }
-
-    /// The id of a school's pending review of a message, read with the sender's `token`.
-    async fn review_of(&self, message: &Value, uai: &str, token: &str) -> String {
-        let id = message["id"].as_str().expect("message id");
-        let page: Value = self
-            .client
-            .get(format!(
-                "{}/v1/messages/{id}/reviews?uai={uai}&state=pending",
-                self.base
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json");
-        page["items"][0]["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no pending review for {uai} in {page}"))
-            .to_owned()
-    }
-
-    /// The id of a school's current review of a message, whatever its state.
-    async fn review_of_any(&self, message: &Value, uai: &str, token: &str) -> String {
-        let id = message["id"].as_str().expect("message id");
-        let page: Value = self
-            .client
-            .get(format!("{}/v1/messages/{id}/reviews?uai={uai}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json");
-        page["items"][0]["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no review for {uai} in {page}"))
-            .to_owned()
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> Value {
-        let res = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = res.status();
-        let body: Value = res.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "POST {path} → {status}: {body}");
-        body
-    }
 }
 
-/// A dev token valid (or expired) relative to the real time, which is what `exp` is checked against.
-fn token(role: &str, sub: &str, valid_for_secs: i64, scope: impl FnOnce(&mut Claims)) -> String {
+/// A token for `role`, in the name of `name`, valid (or expired) relative to the real time,
+/// which is what `exp` is checked against.
+fn token(
+    app: &TestApp,
+    role: &str,
+    name: &str,
+    valid_for_secs: i64,
+    scope: impl FnOnce(&mut charte::http::auth::Claims),
+) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("time")
         .as_secs() as i64;
-    let mut claims = Claims {
-        sub: sub.into(),
-        iss: DEV_ISSUER.into(),
-        aud: DEV_AUDIENCE.into(),
-        exp: (now + valid_for_secs).max(1) as u64,
-        iat: (now - 60).max(0) as u64,
-        name: Some(sub.into()),
-        role: role.into(),
-        authority: None,
-        uai: vec![],
-        academie: None,
-        arbitrator: None,
-    };
+    let mut claims = app.claims(role, name);
+    claims.name = Some(name.into());
+    claims.exp = (now + valid_for_secs).max(1) as u64;
+    claims.iat = (now - 60).max(0) as u64;
     scope(&mut claims);
-    dev_token(SECRET, &claims).expect("sign")
+    app.token(&claims)
 }
 
-fn head(uai: &str, name: &str, valid_for_secs: i64) -> String {
-    token("head", name, valid_for_secs, |c| c.uai = vec![uai.into()])
-}
-
-fn authority(role: &str, name: &str) -> String {
-    token(role, name, 3600, |c| {
-        c.authority = Some("region-grand-est".into())
+fn head(app: &TestApp, uai: &str, name: &str, valid_for_secs: i64) -> String {
+    token(app, "head", name, valid_for_secs, |c| {
+        c.uai = vec![uai.into()]
     })
+}
+
+fn authority(app: &TestApp, role: &str, name: &str) -> String {
+    token(app, role, name, 3600, |c| c.authority = Some(REGION.into()))
 }
 
 fn message(title: &str, body: &str, kind: &str, targets: &[&str]) -> Value {
@@ -206,15 +88,15 @@ fn header<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
 
 #[tokio::test]
 async fn widget_is_served_with_a_strict_policy_and_the_configured_embedders() {
-    let app = App::spawn(vec![
-        "https://ent.example.fr/".into(),
-        "https://*.monlycee.net".into(),
+    let app = app_framed_by(&[
+        "https://ent.example.fr/",
+        "https://*.monlycee.net",
         // Would add a directive if it reached the header verbatim.
-        "https://evil.example; script-src *".into(),
+        "https://evil.example; script-src *",
     ])
     .await;
 
-    let page = app.get("/widget/").await;
+    let page = app.fetch("/widget/").await;
     assert_eq!(page.status(), StatusCode::OK);
     assert!(header(&page, "content-type").starts_with("text/html"));
     assert_eq!(header(&page, "cache-control"), "no-store");
@@ -253,23 +135,23 @@ async fn widget_is_served_with_a_strict_policy_and_the_configured_embedders() {
         ("head.js", "text/javascript"),
         ("style.css", "text/css"),
     ] {
-        let res = app.get(&format!("/widget/{asset}")).await;
+        let res = app.fetch(&format!("/widget/{asset}")).await;
         assert_eq!(res.status(), StatusCode::OK, "{asset}");
         assert!(header(&res, "content-type").starts_with(media), "{asset}");
         assert_eq!(header(&res, "x-content-type-options"), "nosniff");
         assert!(header(&res, "content-security-policy").contains("frame-ancestors"));
     }
-    let missing = app.get("/widget/secret.txt").await;
+    let missing = app.fetch("/widget/secret.txt").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let bare = app.get("/widget").await;
+    let bare = app.fetch("/widget").await;
     assert_eq!(
         bare.url().path(),
         "/widget/",
         "redirected to the slash form"
     );
 
-    let closed = App::spawn(vec![]).await;
-    let page = closed.get("/widget/").await;
+    let closed = app_framed_by(&[]).await;
+    let page = closed.fetch("/widget/").await;
     let csp = header(&page, "content-security-policy");
     assert!(csp.ends_with("frame-ancestors 'none'"), "{csp}");
     assert_eq!(header(&page, "x-frame-options"), "DENY");
@@ -328,14 +210,14 @@ async fn widget_views_work_in_headless_chromium() {
     require_browser_tooling();
     let ent = ent_host().await;
     let ent_origin = format!("http://127.0.0.1:{}", ent.port());
-    let app = App::spawn(vec![ent_origin.clone()]).await;
+    let app = app_framed_by(&[&ent_origin]).await;
 
-    let rep = authority("authority_representative", "Claire Martin");
-    let agent = authority("authority_agent", "Paul Weber");
-    let fabert = head(FABERT, "Mme Durand", 3600);
-    let kleber = head(KLEBER, "M. Schmitt", 3600);
-    let expired = head(FABERT, "Mme Durand", -3600);
-    let arbitrator = token("arbitrator", "Recteur de Nancy-Metz", 3600, |c| {
+    let rep = authority(&app, "authority_representative", "Claire Martin");
+    let agent = authority(&app, "authority_agent", "Paul Weber");
+    let fabert = head(&app, FABERT, "Mme Durand", 3600);
+    let kleber = head(&app, KLEBER, "M. Schmitt", 3600);
+    let expired = head(&app, FABERT, "Mme Durand", -3600);
+    let arbitrator = token(&app, "arbitrator", "Recteur de Nancy-Metz", 3600, |c| {
         c.arbitrator = Some("rectorat:12".into())
     });
 
@@ -351,17 +233,19 @@ async fn widget_views_work_in_headless_chromium() {
                 &[FABERT],
             ),
         )
-        .await;
+        .await
+        .expect_success();
     app.clock.advance(time::Duration::minutes(40));
     app.post(
         &format!(
             "/v1/reviews/{}/rectification",
-            app.review_of(&approve, FABERT, &rep).await
+            app.review_of(&approve, FABERT).await
         ),
         &fabert,
         json!({"motive": "L'horaire de départ ne correspond pas à celui du transporteur."}),
     )
-    .await;
+    .await
+    .expect_success();
     app.clock.advance(time::Duration::hours(1));
     let approve = app
         .post(
@@ -376,8 +260,9 @@ async fn widget_views_work_in_headless_chromium() {
                 "change_note": "Horaire de départ aligné sur celui du transporteur."
             }),
         )
-        .await;
-    let _ = app.review_of(&approve, FABERT, &rep).await;
+        .await
+        .expect_success();
+    let _ = app.review_of(&approve, FABERT).await;
 
     // To rectify in the widget.
     app.post(
@@ -390,7 +275,8 @@ async fn widget_views_work_in_headless_chromium() {
             &[FABERT],
         ),
     )
-    .await;
+    .await
+    .expect_success();
 
     // To arbitrate: the head's refusal, then the representative's escalation.
     let dispute = app
@@ -404,23 +290,26 @@ async fn widget_views_work_in_headless_chromium() {
                 &[FABERT],
             ),
         )
-        .await;
+        .await
+        .expect_success();
     app.post(
-        &format!("/v1/reviews/{}/rectification", app.review_of(&dispute, FABERT, &rep).await),
+        &format!("/v1/reviews/{}/rectification", app.review_of(&dispute, FABERT).await),
         &fabert,
         json!({"motive": "Le questionnaire doit d'abord être présenté au conseil d'administration."}),
     )
-    .await;
+    .await
+    .expect_success();
     app.clock.advance(time::Duration::hours(1));
     app.post(
         &format!(
             "/v1/reviews/{}/escalate",
-            app.review_of_any(&dispute, FABERT, &rep).await
+            app.review_of(&dispute, FABERT).await
         ),
         &rep,
         json!({"statement": "L'enquête est prévue par la convention de restauration signée avec l'établissement."}),
     )
-    .await;
+    .await
+    .expect_success();
 
     // To watch from the authority's view while another school's head decides.
     app.post(
@@ -433,7 +322,8 @@ async fn widget_views_work_in_headless_chromium() {
             &[KLEBER],
         ),
     )
-    .await;
+    .await
+    .expect_success();
 
     // Two days later: the dispute has an age, the reviews have days left.
     app.clock.set(datetime!(2026-11-25 10:00 +01:00));

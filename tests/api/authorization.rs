@@ -2,67 +2,22 @@
 //! know exists answers 404, what one's role may not do answers 403, a bad identity 401.
 
 use base64::Engine;
-use charte::http::auth::{Claims, DEV_AUDIENCE, DEV_ISSUER, dev_token};
+use charte::http::auth::{Claims, dev_token};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-/// The shared secret the test app verifies tokens with (see `helpers.rs`).
-const TEST_SECRET: &[u8] = b"tests-secret-tests-secret-tests-secret";
 
 fn now_secs() -> u64 {
     time::OffsetDateTime::now_utc().unix_timestamp() as u64
 }
 
 /// Valid claims of Lycée Fabert's head, to be altered by each test.
-fn head_claims() -> Claims {
-    let now = now_secs();
-    Claims {
-        sub: "head-fabert".into(),
-        iss: DEV_ISSUER.into(),
-        aud: DEV_AUDIENCE.into(),
-        exp: now + 3600,
-        iat: now,
-        name: Some("Chef Fabert".into()),
-        role: "head".into(),
-        authority: None,
-        uai: vec![LYCEE_FABERT.into()],
-        academie: None,
-        arbitrator: None,
-    }
-}
-
-/// Sends a request with a raw `Authorization` header value (or none).
-async fn with_authorization(app: &TestApp, path: &str, authorization: Option<&str>) -> Res {
-    let mut req = app.client.get(format!("{}{}", app.base, path));
-    if let Some(a) = authorization {
-        req = req.header("authorization", a);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = serde_json::from_slice(&res.bytes().await.expect("body")).unwrap_or(Value::Null);
-    Res {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn assert_problem(res: &Res, status: StatusCode) {
-    assert_eq!(res.status, status, "{}", res.body);
-    assert!(
-        res.content_type().starts_with("application/problem+json"),
-        "content-type: {}",
-        res.content_type()
-    );
-    assert_eq!(res.body["status"], status.as_u16(), "{}", res.body);
-    assert!(
-        !res.detail().is_empty(),
-        "a problem must say what happened: {}",
-        res.body
-    );
+fn head_claims(app: &TestApp) -> Claims {
+    let mut claims = app.claims("head", "head-fabert");
+    claims.name = Some("Chef Fabert".into());
+    claims.uai = vec![LYCEE_FABERT.into()];
+    claims
 }
 
 fn assert_unauthorized(res: &Res) {
@@ -125,7 +80,9 @@ async fn a_request_without_a_token_is_refused_with_401_in_french() {
 #[tokio::test]
 async fn an_authorization_header_that_is_not_bearer_is_refused() {
     let app = TestApp::spawn().await;
-    let res = with_authorization(&app, "/v1/messages", Some("Basic YWRtaW46YWRtaW4=")).await;
+    let res = app
+        .get_with_authorization("/v1/messages", Some("Basic YWRtaW46YWRtaW4="))
+        .await;
     assert_unauthorized(&res);
     assert!(res.detail().contains("Bearer"), "{}", res.detail());
 }
@@ -186,26 +143,27 @@ async fn a_token_from_another_issuer_is_refused() {
 #[tokio::test]
 async fn a_token_signed_with_another_secret_is_refused() {
     let app = TestApp::spawn().await;
-    let token = dev_token(b"another-secret-another-secret-another", &head_claims()).expect("token");
+    let token =
+        dev_token(b"another-secret-another-secret-another", &head_claims(&app)).expect("token");
     let res = app.get("/v1/reviews", &token).await;
     assert_unauthorized(&res);
     assert!(res.detail().contains("Signature"), "{}", res.detail());
     // The same claims signed with the right secret pass: the signature alone made the difference.
-    let good = dev_token(TEST_SECRET, &head_claims()).expect("token");
+    let good = app.token(&head_claims(&app));
     assert_eq!(app.get("/v1/reviews", &good).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn a_token_accepted_before_does_not_open_the_door_to_a_forged_twin() {
     let app = TestApp::spawn().await;
-    let good = dev_token(TEST_SECRET, &head_claims()).expect("token");
+    let good = app.token(&head_claims(&app));
     // Accepted twice: the second time from the verifier's memory of it.
     for _ in 0..2 {
         assert_eq!(app.get("/v1/reviews", &good).await.status, StatusCode::OK);
     }
     // The same claims under another signature are checked, not matched by their claims.
     let forged =
-        dev_token(b"another-secret-another-secret-another", &head_claims()).expect("token");
+        dev_token(b"another-secret-another-secret-another", &head_claims(&app)).expect("token");
     let res = app.get("/v1/reviews", &forged).await;
     assert_unauthorized(&res);
     let (body, _) = good.rsplit_once('.').unwrap();
@@ -221,8 +179,8 @@ async fn a_token_signed_with_hs512_is_refused_even_with_the_right_secret() {
     let app = TestApp::spawn().await;
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
-        &head_claims(),
-        &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET),
+        &head_claims(&app),
+        &jsonwebtoken::EncodingKey::from_secret(DEV_SECRET),
     )
     .expect("token");
     let header = token.split('.').next().unwrap();
@@ -239,7 +197,9 @@ async fn a_token_signed_with_hs512_is_refused_even_with_the_right_secret() {
 async fn a_hand_crafted_hs512_token_is_refused() {
     let app = TestApp::spawn().await;
     let header = b64(br#"{"alg":"HS512","typ":"JWT"}"#);
-    let payload = b64(serde_json::to_string(&head_claims()).unwrap().as_bytes());
+    let payload = b64(serde_json::to_string(&head_claims(&app))
+        .unwrap()
+        .as_bytes());
     let token = format!("{header}.{payload}.{}", b64(b"not-a-real-signature"));
     let res = app.get("/v1/reviews", &token).await;
     assert_unauthorized(&res);
@@ -249,7 +209,9 @@ async fn a_hand_crafted_hs512_token_is_refused() {
 async fn an_unsigned_token_with_alg_none_is_refused() {
     let app = TestApp::spawn().await;
     let header = b64(br#"{"alg":"none","typ":"JWT"}"#);
-    let payload = b64(serde_json::to_string(&head_claims()).unwrap().as_bytes());
+    let payload = b64(serde_json::to_string(&head_claims(&app))
+        .unwrap()
+        .as_bytes());
     for token in [
         format!("{header}.{payload}."),
         format!("{header}.{payload}"),

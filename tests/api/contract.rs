@@ -8,8 +8,6 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 use charte::http::rate_limit::{Rate, RateSettings};
 
-const REGION: &str = "region-grand-est";
-
 fn with(mut body: Value, field: &str, value: Value) -> Value {
     body[field] = value;
     body
@@ -292,24 +290,6 @@ async fn titles_are_plain_text_and_free_texts_have_a_maximum() {
 // Tokens, to the letter of RFC 7519, 6750 and 9110.
 // ---------------------------------------------------------------------------------------------
 
-async fn with_authorization(app: &TestApp, value: &str) -> Res {
-    let res = app
-        .client
-        .get(format!("{}/v1/schools?limit=1", app.base))
-        .header("authorization", value)
-        .send()
-        .await
-        .expect("request");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap_or(Value::Null);
-    Res {
-        status,
-        headers,
-        body,
-    }
-}
-
 fn challenge(res: &Res) -> String {
     res.headers
         .get("www-authenticate")
@@ -323,7 +303,9 @@ async fn the_bearer_scheme_is_case_insensitive_and_every_401_carries_a_challenge
     let app = TestApp::spawn().await;
     let token = app.admin();
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
-        let res = with_authorization(&app, &format!("{scheme} {token}")).await;
+        let res = app
+            .get_with_authorization("/v1/schools?limit=1", Some(&format!("{scheme} {token}")))
+            .await;
         assert_eq!(res.status, StatusCode::OK, "{scheme}: {}", res.body);
     }
     let res = app.call(Method::GET, "/v1/schools", None, None).await;
@@ -334,7 +316,9 @@ async fn the_bearer_scheme_is_case_insensitive_and_every_401_carries_a_challenge
         "Bearer abc.def.ghi",
         "Bearer",
     ] {
-        let res = with_authorization(&app, bad).await;
+        let res = app
+            .get_with_authorization("/v1/schools?limit=1", Some(bad))
+            .await;
         assert_problem(&res, StatusCode::UNAUTHORIZED);
         let c = challenge(&res);
         assert!(

@@ -10,8 +10,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const REGION: &str = "region-grand-est";
-
 /// `n` lycées of Moselle (besides the demo's), all within the Région's remit.
 async fn many_lycees(app: &TestApp, n: usize) -> Vec<String> {
     let template = charte::demo::schools()

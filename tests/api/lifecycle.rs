@@ -9,8 +9,6 @@ use time::macros::datetime;
 
 use crate::helpers::*;
 
-const REGION: &str = "region-grand-est";
-
 fn items(res: &Res) -> Vec<Value> {
     res.body["items"]
         .as_array()

@@ -1,5 +1,8 @@
 //! API integration tests: the real server over HTTP, with real tokens and its own store.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod authorization;
 mod contract;
 mod errors;

@@ -1,7 +1,9 @@
-//! Shared test support: real components the tests start and stop themselves.
+//! Shared test support: the app harness, and the real components the tests start and stop
+//! themselves.
 
 #![allow(dead_code)]
 
+pub mod app;
 pub mod fixtures;
 pub mod python;
 pub mod redis_server;
