@@ -17,7 +17,14 @@ impl Charte {
                 Motive::parse("motive", motive.as_deref())
                     .map_err(|v| AppError::Invalid(vec![v]))?,
             ),
-            _ => None,
+            // Listed, not `_`: a new head event must say whether it carries a motive.
+            ReviewEvent::Approve
+            | ReviewEvent::Expire
+            | ReviewEvent::Supersede
+            | ReviewEvent::Escalate
+            | ReviewEvent::Authorise
+            | ReviewEvent::Uphold
+            | ReviewEvent::Withdraw => None,
         };
         self.apply(actor, review_id, event, motive).await
     }

@@ -118,7 +118,10 @@ fn status(message: &Message, summary: &MessageSummary, expected_schools: usize) 
         MessageStatus::InArbitration
     } else if any(ReviewState::RectificationRequested) {
         MessageStatus::RectificationRequested
-    } else if any(ReviewState::Pending)
+    } else if summary
+        .counts
+        .iter()
+        .any(|(s, n)| s.deadline_runs() && *n > 0)
         || (message.purpose == Purpose::Evaluation && (schools as usize) < expected_schools)
     {
         MessageStatus::InReview
@@ -204,7 +207,7 @@ impl Charte {
             Department::parse(&r.department).map_err(|e| AppError::Internal(e.to_string()))?;
         let now = self.now();
         let days_left = match (&r.deadline, r.state) {
-            (Some(d), ReviewState::Pending) => {
+            (Some(d), state) if state.deadline_runs() => {
                 let zone = school
                     .as_ref()
                     .and_then(|s| crate::domain::calendar::zone_for_academie(&s.academie_name));

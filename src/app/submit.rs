@@ -105,7 +105,7 @@ impl Charte {
         computed: Option<&Deadline>,
     ) -> AppResult<Review> {
         let deadline = match (state, message.kind.review_days()) {
-            (ReviewState::Pending, Some(days)) => {
+            (state, Some(days)) if state.deadline_runs() => {
                 let d = match computed {
                     Some(d) => d.clone(),
                     None => self.school_deadline(school, days, now)?.1,
