@@ -81,9 +81,7 @@ impl Charte {
                 .filter(|c| access::sees_review(actor, &c.review))
                 .ok_or_else(|| not_found("Revue"))?;
             let (review, message) = (&context.review, &context.message);
-            if matches!(event, ReviewEvent::Escalate)
-                && actor.authority.as_deref() != Some(&message.authority_id)
-            {
+            if event == ReviewEvent::Escalate && !access::speaks_for(actor, &message.authority_id) {
                 return Err(not_found("Revue"));
             }
             let school = match &context.school {

@@ -107,6 +107,12 @@ pub fn writing_authority(actor: &Actor) -> Result<&str, Denied> {
         .ok_or(Denied(Action::WriteMessages.refusal()))
 }
 
+/// Whether the actor speaks for `authority` in a dispute about one of its messages (to take it
+/// to arbitration): that authority's representative, no one else.
+pub fn speaks_for(actor: &Actor, authority: &str) -> bool {
+    Action::Escalate.allowed_to(actor.role) && actor.authority.as_deref() == Some(authority)
+}
+
 /// What an actor's lists (messages, reviews, disputes) reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach<'a> {
@@ -270,6 +276,19 @@ mod tests {
                 why.ends_with('.') && why.chars().next().unwrap().is_uppercase(),
                 "{why}"
             );
+        }
+    }
+
+    #[test]
+    fn only_the_authoritys_own_representative_speaks_for_it_in_a_dispute() {
+        for role in Role::ALL {
+            let who = actor(role);
+            assert_eq!(
+                speaks_for(&who, "region-grand-est"),
+                role == AuthorityRepresentative,
+                "{role:?}"
+            );
+            assert!(!speaks_for(&who, "departement-moselle"), "{role:?}");
         }
     }
 
