@@ -11,9 +11,16 @@ const CHECK_LETTERS: &[u8; 23] = b"ABCDEFGHJKLMNPRSTUVWXYZ";
 /// How many characters an error echoes back: enough to recognise a code, not a pasted page.
 const ECHO_MAX_CHARS: usize = 20;
 
-/// A valid UAI code: seven digits then their check letter, in uppercase.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Uai(String);
+/// A valid UAI code: seven digits then their check letter, in uppercase. Held inline (eight
+/// ASCII bytes), so reading a message to 1,000 schools does not allocate 1,000 strings.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uai([u8; 8]);
+
+impl fmt::Debug for Uai {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Uai").field(&self.as_str()).finish()
+    }
+}
 
 /// Why a text is not a UAI code, worded so the person typing it knows what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,7 +122,10 @@ impl Uai {
                 found,
             });
         }
-        Ok(Uai(format!("{digits}{expected}")))
+        let mut code = [0u8; 8];
+        code[..7].copy_from_slice(digits.as_bytes());
+        code[7] = expected as u8;
+        Ok(Uai(code))
     }
 
     /// Parses a UAI code written exactly (`^[0-9]{7}[A-Z]$` and the right check letter), as the
@@ -132,18 +142,19 @@ impl Uai {
 
     /// The normalised code, e.g. `0301674G`.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII is ever stored (see `parse` and `stored`), so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or("????????")
     }
 
     /// The seven-digit number, whose first three digits are usually the department.
     pub fn digits(&self) -> &str {
-        &self.0[..7]
+        &self.as_str()[..7]
     }
 }
 
 impl fmt::Display for Uai {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -156,13 +167,13 @@ impl FromStr for Uai {
 
 impl AsRef<str> for Uai {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl Serialize for Uai {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -178,20 +189,64 @@ impl<'de> Deserialize<'de> for Uai {
 /// Reading a UAI back from the store, where only validated codes are ever written: taken as
 /// stored, not parsed again (a list reads thousands of them per request).
 pub mod stored {
+    use std::fmt;
+
     use super::Uai;
-    use serde::{Deserialize, Deserializer};
+    use serde::Deserializer;
+    use serde::de::{Error, SeqAccess, Visitor};
+
+    /// Takes a stored code as its eight bytes, from the reader's own buffer (no allocation).
+    struct Code;
+
+    impl Visitor<'_> for Code {
+        type Value = Uai;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("un code UAI enregistré (8 caractères ASCII)")
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Uai, E> {
+            <[u8; 8]>::try_from(v.as_bytes())
+                .ok()
+                .filter(|b| b.is_ascii())
+                .map(Uai)
+                .ok_or_else(|| E::custom(format!("code UAI enregistré illisible : {v:?}")))
+        }
+    }
+
+    /// A list of them.
+    struct Codes;
+
+    impl<'de> Visitor<'de> for Codes {
+        type Value = Vec<Uai>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("une liste de codes UAI enregistrés")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Uai>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(uai) = seq.next_element_seed(One)? {
+                out.push(uai);
+            }
+            Ok(out)
+        }
+    }
+
+    /// One element of a list, read as [`Code`].
+    struct One;
+
+    impl<'de> serde::de::DeserializeSeed<'de> for One {
+        type Value = Uai;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Uai, D::Error> {
+            d.deserialize_str(Code)
+        }
+    }
 
     /// One stored code.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Uai, D::Error> {
-        Ok(Uai(String::deserialize(deserializer)?))
+        deserializer.deserialize_str(Code)
     }
 
     /// A stored list of codes.
     pub fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Uai>, D::Error> {
-        Ok(Vec::<String>::deserialize(deserializer)?
-            .into_iter()
-            .map(Uai)
-            .collect())
+        deserializer.deserialize_seq(Codes)
     }
 }
 
@@ -199,6 +254,33 @@ pub mod stored {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn stored_codes_are_read_back_as_written_and_a_damaged_one_is_an_error() {
+        #[derive(serde::Deserialize)]
+        struct Record {
+            #[serde(deserialize_with = "stored::list")]
+            targets: Vec<Uai>,
+            #[serde(deserialize_with = "stored::deserialize")]
+            uai: Uai,
+        }
+        let r: Record =
+            serde_json::from_str(r#"{"targets":["0570054Z","0670080Y"],"uai":"0301674G"}"#)
+                .unwrap();
+        assert_eq!(
+            r.targets,
+            [
+                Uai::parse("0570054Z").unwrap(),
+                Uai::parse("0670080Y").unwrap()
+            ]
+        );
+        assert_eq!(r.uai.as_str(), "0301674G");
+        assert_eq!(format!("{:?}", r.uai), r#"Uai("0301674G")"#);
+        for damaged in [r#""05700""#, r#""0570054Zé""#, "12"] {
+            let json = format!(r#"{{"targets":[],"uai":{damaged}}}"#);
+            assert!(serde_json::from_str::<Record>(&json).is_err(), "{damaged}");
+        }
+    }
 
     #[test]
     fn known_code_parses_and_normalises() {
