@@ -206,6 +206,17 @@ fn exhaustive_content(version: &Version, department: &Department) -> Value {
     }
 }
 
+/// The version named without its content, for the notices that only refer to it (approvals,
+/// withdrawals, arbitration outcomes): sanitising and rendering the body for them would be
+/// paid on every decision and every tacit approval for text no template shows.
+fn version_ref(version: &Version) -> Value {
+    context! {
+        numero => version.number,
+        empreinte => &version.hash,
+        titre => &version.title,
+    }
+}
+
 /// The exhaustive content sent to a head, with the deadline in words and what silence means.
 pub fn review_request(
     message: &Message,
@@ -421,7 +432,7 @@ pub fn approval_notice(
                 .unwrap_or_default(),
             etablissement => school_ctx(school),
             affichage => live,
-            contenu => exhaustive_content(version, school.department),
+            contenu => version_ref(version),
         },
     );
     Some(new_email(
@@ -452,7 +463,7 @@ pub fn withdrawal_notice(
             autorite => authority_name,
             etablissement => school_ctx(school),
             motif => message.withdrawn.as_ref().and_then(|w| w.motive.as_deref()),
-            contenu => exhaustive_content(version, school.department),
+            contenu => version_ref(version),
         },
     );
     new_email(
@@ -526,7 +537,7 @@ pub fn dispute_closed(
             autorite => authority_name,
             etablissement => school_ctx(school),
             motif => reason,
-            contenu => exhaustive_content(version, school.department),
+            contenu => version_ref(version),
         },
     );
     Some(new_email(
@@ -611,7 +622,7 @@ pub fn arbitration_outcome(
             verdict => verdict,
             etablissement => school_ctx(school),
             motif => &decision.text,
-            contenu => exhaustive_content(version, school.department),
+            contenu => version_ref(version),
         },
     );
     Some(new_email(
