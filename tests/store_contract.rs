@@ -1438,3 +1438,92 @@ async fn a_school_s_reviews_of_several_messages_are_read_together(store: &dyn St
             .is_empty()
     );
 }
+
+/// How many times Redis has run `command` since it started.
+async fn calls(redis: &RedisServer, command: &str) -> u64 {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// Approves r1 (on display from T0 + 1 h): Fabert's feed changes.
+async fn approve_r1(store: &dyn Store) {
+    let m = store.message("m1").await.unwrap().unwrap();
+    let mut r1 = store.review("r1").await.unwrap().unwrap();
+    r1.state = ReviewState::Approved;
+    r1.live_from = Some(T0 + time::Duration::hours(1));
+    let mut c = Commit {
+        reviews: vec![r1],
+        ..Default::default()
+    };
+    c.derive_feed(&m);
+    store.commit(c).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replica_answers_feed_tags_without_redis_until_any_replica_changes_the_feed() {
+    let redis = shared_redis();
+    let a = RedisStore::connect(&redis.url(), "tags").await.unwrap();
+    let b = RedisStore::connect(&redis.url(), "tags").await.unwrap();
+    a.purge().await.unwrap();
+    seed(&a).await;
+    let fabert: charte::domain::uai::Uai = "0570054Z".parse().unwrap();
+    let before = T0 - time::Duration::days(1);
+    // Each replica's subscription proves itself with a heartbeat (one a second) before its
+    // tags are kept.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    let first = b.feed_tag(&fabert, before).await.unwrap();
+    let reads = calls(&redis, "zcount").await;
+    for _ in 0..20 {
+        assert_eq!(b.feed_tag(&fabert, before).await.unwrap(), first);
+    }
+    assert_eq!(
+        calls(&redis, "zcount").await,
+        reads,
+        "served from the replica"
+    );
+
+    // Replica A approves: B hears of it through Redis within moments, and A at once.
+    approve_r1(&a).await;
+    let changed = a.feed_tag(&fabert, before).await.unwrap();
+    assert_ne!(changed, first, "the committing replica forgets at once");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while b.feed_tag(&fabert, before).await.unwrap() != changed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica B still answers the old tag"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Time alone moves the tag: once display starts, one bound fewer is ahead.
+    let during = T0 + time::Duration::days(2);
+    assert_eq!(b.feed_tag(&fabert, during).await.unwrap().upcoming, 1);
+    assert_eq!(
+        b.feed_tag(&fabert, during).await.unwrap(),
+        a.feed_tag(&fabert, during).await.unwrap()
+    );
+
+    // When the subscriptions are cut, nothing kept is served: each read goes to Redis again.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let reads = calls(&redis, "zcount").await;
+    assert_eq!(b.feed_tag(&fabert, during).await.unwrap().upcoming, 1);
+    assert_eq!(calls(&redis, "zcount").await, reads + 1, "read from Redis");
+}

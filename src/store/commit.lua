@@ -17,6 +17,7 @@
 --                                    out of <prefix>:* and <prefix>:<old state> under the key
 --                                    <hash> remembers for it, into <prefix>:* and
 --                                    <prefix>:<state> under <key>
+--   PUB <channel> <message>          tells every replica (the schools whose feed changed)
 --   BUMP <key>                       a version: max(stored + 1, Redis's clock in µs), so a version
 --                                    handed out before the data was wiped cannot come back
 local genesis = string.rep("0", 64)
@@ -36,7 +37,7 @@ end
 -- Arguments each operation takes after its name.
 local arity = {
   SET = 2, SADD = 2, SREM = 2, ZREM = 2, RPUSH = 2, HDEL = 2,
-  HSET = 3, ZADD = 3, ZADDNOW = 2, STANDING = 5, INBOX = 6, BUMP = 1,
+  HSET = 3, ZADD = 3, ZADDNOW = 2, STANDING = 5, INBOX = 6, BUMP = 1, PUB = 2,
 }
 while i <= n do
   local op = ARGV[i]
@@ -129,6 +130,8 @@ for _, w in ipairs(writes) do
     if old ~= c .. "|" .. key then
       redis.call("HSET", a, b, c .. "|" .. key)
     end
+  elseif op == "PUB" then
+    redis.call("PUBLISH", a, b)
   elseif op == "BUMP" then
     local cur = tonumber(redis.call("GET", a) or "0")
     redis.call("SET", a, string.format("%.0f", math.max(cur + 1, clock_us())))

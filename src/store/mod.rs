@@ -1,6 +1,7 @@
 //! The storage port, and its adapters: an embedded crash-safe file (default) and Redis.
 
 pub mod embedded;
+mod feed_tags;
 pub mod redis;
 
 use std::sync::Arc;

@@ -43,6 +43,8 @@ static MAIL: std::sync::LazyLock<redis::Script> =
 pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
+    /// Feed tags kept between commits (see `feed_tags`).
+    tags: Arc<super::feed_tags::FeedTags>,
     queued: Arc<Notify>,
 }
 
@@ -83,14 +85,23 @@ impl RedisStore {
             .set_number_of_retries(1);
         let conn = tokio::time::timeout(
             Duration::from_secs(5),
-            ConnectionManager::new_with_config(client, config),
+            ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
         .map_err(|_| StoreError::Unavailable(format!("Redis injoignable à {url}")))?
         .map_err(err)?;
+        let prefix = prefix.trim_end_matches(':').to_owned();
+        let tags = Arc::new(super::feed_tags::FeedTags::default());
+        tokio::spawn(super::feed_tags::listen(
+            client,
+            conn.clone(),
+            format!("{prefix}:feed_changed"),
+            Arc::downgrade(&tags),
+        ));
         Ok(Self {
             conn,
-            prefix: prefix.trim_end_matches(':').to_owned(),
+            prefix,
+            tags,
             queued: Arc::new(Notify::new()),
         })
     }
@@ -550,6 +561,7 @@ impl RedisStore {
         }
         for uai in touched {
             push(&mut writes, &["BUMP", &self.k(&["feed_version", uai])]);
+            push(&mut writes, &["PUB", &self.k(&["feed_changed"]), uai]);
         }
         if let Some(idem) = &c.idempotency {
             let key = self.k(&["idem", &idem.key]);
@@ -765,19 +777,32 @@ impl Store for RedisStore {
             self.k(&["feed_version", uai.as_str()]),
             self.k(&["feed_bounds", uai.as_str()]),
         );
-        let (version, upcoming): (Option<u64>, u64) = self
+        let now_us = micros(now);
+        if let Some(tag) = self.tags.get(uai.as_str(), now_us) {
+            return Ok(tag);
+        }
+        let generation = self.tags.generation();
+        let (version, upcoming, next): (Option<u64>, u64, Vec<(String, i64)>) = self
             .run(|mut c| async move {
+                let after = format!("({now_us}");
                 redis::pipe()
                     .get(version)
-                    .zcount(bounds, format!("({}", micros(now)), "+inf")
+                    .zcount(&bounds, &after, "+inf")
+                    .zrangebyscore_limit_withscores(&bounds, &after, "+inf", 0, 1)
                     .query_async(&mut c)
                     .await
             })
             .await?;
-        Ok(FeedTag {
+        let tag = FeedTag {
             version: version.unwrap_or(0),
             upcoming,
-        })
+        };
+        if let Some(generation) = generation {
+            // Valid until the next start or end of display, which changes `upcoming`.
+            let until = next.first().map_or(i64::MAX, |(_, at)| *at);
+            self.tags.put(generation, uai.as_str(), tag, now_us..until);
+        }
+        Ok(tag)
     }
 
     async fn feed(
@@ -823,15 +848,21 @@ impl Store for RedisStore {
     async fn commit(&self, commit: Commit) -> StoreResult<()> {
         let mail = !commit.outbox.is_empty();
         let argv = self.plan(&commit)?;
-        let reply: String = self
+        let reply = self
             .run(|mut c| async move {
                 let mut inv = COMMIT.prepare_invoke();
                 for a in &argv {
                     inv.arg(a);
                 }
-                inv.invoke_async(&mut c).await
+                inv.invoke_async::<String>(&mut c).await
             })
-            .await?;
+            .await;
+        // This replica forgets the changed feeds' tags before it answers (whatever the outcome:
+        // a timed-out commit may have been written); the others hear of it from Redis.
+        for change in &commit.feed {
+            self.tags.invalidate(change.uai.as_str());
+        }
+        let reply = reply?;
         match reply.split_once(':') {
             None if reply == "OK" => {
                 if mail {
