@@ -39,7 +39,7 @@ impl Charte {
     /// window), with its entity tag: one read of the school's publication index. The answer is
     /// the JSON of a [`Feed`], assembled from the publications as the store keeps them (each
     /// written as JSON once, at commit) with the authorities' names added.
-    pub async fn feed(&self, actor: &Actor, uai: &str) -> AppResult<(String, Arc<str>)> {
+    pub async fn feed(&self, actor: &Actor, uai: &str) -> AppResult<(String, bytes::Bytes)> {
         let uai = Self::feed_school(actor, uai)?;
         let now = self.now();
         // Equal tags mean equal feeds: a feed rendered for this tag is served again as it is.
@@ -80,7 +80,8 @@ impl Charte {
             body.push_str(fields);
         }
         body.push_str("]}");
-        let (tag, body): (String, Arc<str>) = (self.feed_etag(tag), body.into());
+        // Shared, not copied, by every answer that serves it again.
+        let (tag, body) = (self.feed_etag(tag), bytes::Bytes::from(body));
         if let Ok(mut cache) = self.rendered_feeds.lock() {
             // A cache, not a record: dropped whole when full (memory stays bounded).
             if cache.len() >= RENDERED_FEEDS_MAX {

@@ -212,7 +212,7 @@ pub struct Charte {
     /// Fingerprint of the authorities' names, computed once, for the feed's entity tag.
     names_tag: std::sync::OnceLock<String>,
     /// The last feed rendered for each school, with its entity tag.
-    rendered_feeds: std::sync::Mutex<HashMap<String, (String, Arc<str>)>>,
+    rendered_feeds: std::sync::Mutex<HashMap<String, (String, bytes::Bytes)>>,
 }
 
 /// Schools whose last rendered feed is kept (about 10 KB each).

@@ -47,7 +47,7 @@ pub async fn feed(
     } else {
         (
             [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
+            body,
         )
             .into_response()
     };
