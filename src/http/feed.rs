@@ -45,11 +45,7 @@ pub async fn feed(
     let res = if asked.is_some_and(|a| etag_matches(a, &etag)) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
     };
     Ok(feed_headers(res, &etag))
 }

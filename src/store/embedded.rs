@@ -101,6 +101,9 @@ struct MailRecord {
 pub struct EmbeddedStore {
     db: Arc<Database>,
     queued: Arc<Notify>,
+    /// Feed tags kept between commits: this process is the only writer of its file, so a
+    /// commit forgets the tags it changes and nothing else can.
+    tags: Arc<super::feed_tags::FeedTags>,
 }
 
 fn other(e: impl std::fmt::Display) -> StoreError {
@@ -186,6 +189,7 @@ impl EmbeddedStore {
         Ok(Self {
             db: Arc::new(db),
             queued: Arc::new(Notify::new()),
+            tags: Arc::new(super::feed_tags::FeedTags::live()),
         })
     }
 
@@ -676,14 +680,30 @@ fn feed_tag_in(
     uai: &str,
     now: OffsetDateTime,
 ) -> StoreResult<FeedTag> {
+    Ok(feed_tag_and_next_bound(txn, uai, now)?.0)
+}
+
+/// A school's feed tag at `now`, and the next start or end of display (which will change it).
+fn feed_tag_and_next_bound(
+    txn: &redb::ReadTransaction,
+    uai: &str,
+    now: OffsetDateTime,
+) -> StoreResult<(FeedTag, i64)> {
     let versions = txn.open_table(FEED_VERSIONS).map_err(other)?;
     let bounds = txn.open_table(FEED_BOUNDS).map_err(other)?;
     let version = versions.get(uai).map_err(other)?.map_or(0, |v| v.value());
-    let upcoming = bounds
+    let mut upcoming = 0;
+    let mut next = i64::MAX;
+    for row in bounds
         .range((uai, micros(now) + 1, "")..=(uai, i64::MAX, "\u{10FFFF}"))
         .map_err(other)?
-        .count() as u64;
-    Ok(FeedTag { version, upcoming })
+    {
+        if upcoming == 0 {
+            next = row.map_err(other)?.0.value().1;
+        }
+        upcoming += 1;
+    }
+    Ok((FeedTag { version, upcoming }, next))
 }
 
 #[async_trait]
@@ -883,11 +903,20 @@ impl Store for EmbeddedStore {
     }
 
     async fn feed_tag(&self, uai: &Uai, now: OffsetDateTime) -> StoreResult<FeedTag> {
-        let uai = uai.as_str().to_owned();
-        self.small_read(move |db| {
+        let now_us = micros(now);
+        if let Some(tag) = self.tags.get(uai.as_str(), now_us) {
+            return Ok(tag);
+        }
+        let generation = self.tags.generation();
+        let key = uai.as_str().to_owned();
+        let (tag, next) = self.small_read(move |db| {
             let txn = db.begin_read().map_err(other)?;
-            feed_tag_in(&txn, &uai, now)
-        })
+            feed_tag_and_next_bound(&txn, &key, now)
+        })?;
+        if let Some(generation) = generation {
+            self.tags.put(generation, uai.as_str(), tag, now_us..next);
+        }
+        Ok(tag)
     }
 
     async fn feed(
@@ -920,7 +949,14 @@ impl Store for EmbeddedStore {
 
     async fn commit(&self, commit: Commit) -> StoreResult<()> {
         let mail = !commit.outbox.is_empty();
-        self.blocking(move |db| apply_commit(db, commit)).await?;
+        let changed: Vec<String> = commit.feed.iter().map(|c| c.uai.to_string()).collect();
+        let result = self.blocking(move |db| apply_commit(db, commit)).await;
+        // Forgotten once the commit is written (or failed): a read that began before it and
+        // ends after it is not kept (see `FeedTags::put`).
+        for uai in &changed {
+            self.tags.invalidate(uai);
+        }
+        result?;
         if mail {
             self.queued.notify_one();
         }

@@ -1,5 +1,6 @@
-//! The feed tags a Redis-backed replica has read, kept so that the ENT's conditional polls are
-//! answered without a round trip to Redis. A tag stays valid until a commit changes the
+//! The feed tags a replica has read, kept so that the ENT's conditional polls are answered
+//! without reading the store. On the embedded store the process is the only writer and
+//! forgets what its commits change. On Redis, a tag stays valid until a commit changes the
 //! school's publications (each such commit publishes the school on a channel every replica
 //! listens to, and the replica that commits also forgets it at once) or until the next start
 //! or end of display it counted as upcoming. Tags are served only while the subscription is
@@ -41,6 +42,13 @@ pub(crate) struct FeedTags {
 }
 
 impl FeedTags {
+    /// A cache that keeps tags from the start (a store whose only writer is this process).
+    pub(crate) fn live() -> Self {
+        let tags = Self::default();
+        tags.set_live(true);
+        tags
+    }
+
     /// The school's tag at `now_us`, if known and still valid.
     pub(crate) fn get(&self, uai: &str, now_us: i64) -> Option<FeedTag> {
         let state = self.state.lock().ok()?;
@@ -79,6 +87,14 @@ impl FeedTags {
         if let Ok(mut state) = self.state.lock() {
             state.generation += 1;
             state.tags.remove(uai);
+        }
+    }
+
+    /// Forgets every tag (the data under them was wiped).
+    pub(crate) fn forget_all(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.generation += 1;
+            state.tags.clear();
         }
     }
 

@@ -215,6 +215,7 @@ impl RedisStore {
 
     /// Deletes every key of this prefix (tests, and `charte` deployments being removed).
     pub async fn purge(&self) -> StoreResult<u64> {
+        self.tags.forget_all();
         let pattern = format!("{}:*", self.prefix);
         let mut deleted = 0;
         loop {
