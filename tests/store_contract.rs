@@ -757,16 +757,8 @@ async fn a_school_feed_follows_its_publications_in_the_same_commit(store: &dyn S
     assert_eq!((tag, items.len()), (FeedTag::default(), 0), "no feed yet");
 
     // The head approves: the version goes on display from T0 + 1 h, until T0 + 30 days.
+    approve_r1(store).await;
     let m = store.message("m1").await.unwrap().unwrap();
-    let mut r1 = store.review("r1").await.unwrap().unwrap();
-    r1.state = ReviewState::Approved;
-    r1.live_from = Some(T0 + time::Duration::hours(1));
-    let mut c = Commit {
-        reviews: vec![r1],
-        ..Default::default()
-    };
-    c.derive_feed(&m);
-    store.commit(c).await.unwrap();
 
     let (tag, items) = store.feed(&fabert, before).await.unwrap();
     assert_eq!(items.len(), 1);
