@@ -430,3 +430,70 @@ async fn the_annuaire_can_be_imported_into_redis() {
         Some("imported")
     );
 }
+
+/// The commit script gathers each key's writes into one variadic command; whatever the
+/// interleaving, the result must be that of the operations one by one, in order.
+#[tokio::test]
+async fn the_commit_script_writes_as_if_each_operation_ran_in_order() {
+    let redis = RedisServer::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = c.hset("h", "kept", "1").await.unwrap();
+    let _: () = c.zadd("z", "old", 5).await.unwrap();
+    let script = redis::Script::new(include_str!("../src/store/commit.lua"));
+    #[rustfmt::skip]
+    let ops: Vec<&str> = vec![
+        // A member added, removed, added again with another score: present, last score.
+        "ZADD", "z", "1", "a", "ZREM", "z", "a", "ZADD", "z", "2", "a",
+        // Removed then added in one commit, among other members.
+        "ZREM", "z", "old", "ZADD", "z", "3", "b", "ZADD", "z", "4", "old",
+        // A member added then removed: absent.
+        "SADD", "s", "x", "SADD", "s", "y", "SREM", "s", "x",
+        // A field set twice, another deleted then set, one deleted.
+        "HSET", "h", "f", "1", "HSET", "h", "f", "2", "HDEL", "h", "g", "HSET", "h", "g", "3",
+        "HDEL", "h", "kept",
+        // A list keeps its order; a string set twice keeps the last value.
+        "RPUSH", "l", "1", "RPUSH", "l", "2", "SET", "k", "v1", "RPUSH", "l", "3",
+        "SET", "k", "v2",
+        // A key written as a string after the script gathered list writes for it.
+        "RPUSH", "w", "gone", "SET", "w", "string",
+    ];
+    let mut inv = script.prepare_invoke();
+    for op in &ops {
+        inv.arg(*op);
+    }
+    let reply: String = inv.invoke_async(&mut c).await.unwrap();
+    assert_eq!(reply, "OK");
+    let z: Vec<(String, f64)> = c.zrange_withscores("z", 0, -1).await.unwrap();
+    assert_eq!(
+        z,
+        vec![("a".into(), 2.0), ("b".into(), 3.0), ("old".into(), 4.0)]
+    );
+    let s: BTreeSet<String> = c.smembers("s").await.unwrap();
+    assert_eq!(s, BTreeSet::from(["y".to_owned()]));
+    let h: BTreeMap<String, String> = c.hgetall("h").await.unwrap();
+    assert_eq!(
+        h,
+        BTreeMap::from([("f".into(), "2".into()), ("g".into(), "3".into())])
+    );
+    let l: Vec<String> = c.lrange("l", 0, -1).await.unwrap();
+    assert_eq!(l, ["1", "2", "3"]);
+    let k: String = c.get("k").await.unwrap();
+    assert_eq!(k, "v2");
+    let w: String = c.get("w").await.unwrap();
+    assert_eq!(w, "string");
+    // A check that fails leaves nothing written.
+    let reply: String = script
+        .prepare_invoke()
+        .arg("NEW")
+        .arg("k")
+        .arg("SET")
+        .arg("fresh")
+        .arg("1")
+        .invoke_async(&mut c)
+        .await
+        .unwrap();
+    assert!(reply.starts_with("CONFLICT:"), "{reply}");
+    let fresh: Option<String> = c.get("fresh").await.unwrap();
+    assert_eq!(fresh, None);
+}

@@ -142,7 +142,10 @@ pub(crate) async fn listen(
                                 cache.set_live(true);
                             }
                         } else if !payload.starts_with(PING) {
-                            cache.invalidate(&payload);
+                            // One commit's schools come as one message, separated by spaces.
+                            for uai in payload.split(' ') {
+                                cache.invalidate(uai);
+                            }
                         }
                     }
                     _ = beat.tick() => {

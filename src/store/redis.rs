@@ -403,15 +403,18 @@ impl RedisStore {
                     push(&mut writes, &["ZREM", &message_deadlines, &r.id]);
                 }
             }
-            push(
-                &mut writes,
-                &[
-                    "ZADD",
-                    &self.k(&["review_order", &r.message_id]),
-                    "0",
-                    &review_order_key(r),
-                ],
-            );
+            // A review's place among its message's reviews never moves: written once.
+            if r.revision == 0 {
+                push(
+                    &mut writes,
+                    &[
+                        "ZADD",
+                        &self.k(&["review_order", &r.message_id]),
+                        "0",
+                        &review_order_key(r),
+                    ],
+                );
+            }
             let [school, authority] =
                 InboxOf::of(r).map(|i| self.k(&["inbox", i.owner().as_str()]));
             push(
@@ -478,7 +481,7 @@ impl RedisStore {
         // Records arrive grouped by chain: the first of each group is checked against the chain's
         // stored head, every record is appended, and the head moves to the group's last record.
         let mut previous: Option<&AuditRecord> = None;
-        for rec in &c.audit {
+        for (n, rec) in c.audit.iter().enumerate() {
             let head_key = self.k(&["audit_head", &rec.message_id, &rec.chain]);
             let starts_chain =
                 previous.is_none_or(|p| p.chain != rec.chain || p.message_id != rec.message_id);
@@ -511,10 +514,16 @@ impl RedisStore {
                     &json(rec)?,
                 ],
             );
-            push(
-                &mut writes,
-                &["SET", &head_key, &format!("{}:{}", rec.seq, rec.hash)],
-            );
+            let ends_chain = c
+                .audit
+                .get(n + 1)
+                .is_none_or(|next| next.chain != rec.chain || next.message_id != rec.message_id);
+            if ends_chain {
+                push(
+                    &mut writes,
+                    &["SET", &head_key, &format!("{}:{}", rec.seq, rec.hash)],
+                );
+            }
             previous = Some(rec);
         }
         for e in &c.outbox {
