@@ -14,9 +14,9 @@
 --                                    replaces, the current one)
 --   INBOX <hash> <review> <state> <key> <school prefix> <authority prefix>
 --                                    moves a review in its school's and its authority's inboxes:
---                                    out of <prefix>:* and <prefix>:<old state> under the key
---                                    <hash> remembers for it, into <prefix>:* and
---                                    <prefix>:<state> under <key>
+--                                    out of <prefix>:<old state> under the key <hash> remembers
+--                                    for it, into <prefix>:<state> under <key> (an inbox of every
+--                                    state is read by merging them: one set fewer to write)
 --   PUB <channel> <message>          tells every replica (the schools whose feed changed); the
 --                                    messages of one commit go out as one, separated by spaces
 --   BUMP <key>                       a version: max(stored + 1, Redis's clock in µs), so a version
@@ -293,18 +293,12 @@ for _, w in ipairs(writes) do
       local sep = string.find(old, "|", 1, true)
       old_state, old_key = string.sub(old, 1, sep - 1), string.sub(old, sep + 1)
     end
-    for p = w + 5, w + 6 do
-      local prefix = ARGV[p]
-      if old and old_key ~= key then
-        gather("ZREM", prefix .. ":*", old_key)
-      end
-      if old and (old_key ~= key or old_state ~= c) then
-        gather("ZREM", prefix .. ":" .. old_state, old_key)
-      end
-      if not old or old_key ~= key then
-        gather("ZADD", prefix .. ":*", key, "0", key)
-      end
-      if not old or old_key ~= key or old_state ~= c then
+    if not old or old_key ~= key or old_state ~= c then
+      for p = w + 5, w + 6 do
+        local prefix = ARGV[p]
+        if old then
+          gather("ZREM", prefix .. ":" .. old_state, old_key)
+        end
         gather("ZADD", prefix .. ":" .. c, key, "0", key)
       end
     end

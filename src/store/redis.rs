@@ -632,9 +632,38 @@ impl Store for RedisStore {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<(String, Review)>> {
-        let scope = state.map_or("*", ReviewState::name);
-        let key = self.k(&["inbox", inbox.owner().as_str(), scope]);
-        let keys = self.keys_after(key, after, limit).await?;
+        let owner = inbox.owner();
+        let keys = match state {
+            Some(state) => {
+                let key = self.k(&["inbox", owner.as_str(), state.name()]);
+                self.keys_after(key, after, limit).await?
+            }
+            // Every state: each state's page in one pipeline, merged. Keys order the same way
+            // in every set, so the first `limit` of the merge are the page.
+            None => {
+                let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+                let mut pipe = redis::pipe();
+                for state in ReviewState::ALL {
+                    pipe.cmd("ZRANGEBYLEX")
+                        .arg(self.k(&["inbox", owner.as_str(), state.name()]))
+                        .arg(&from)
+                        .arg("+")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(limit);
+                }
+                let pages: Vec<Vec<String>> = self
+                    .run(|mut c| {
+                        let pipe = pipe.clone();
+                        async move { pipe.query_async(&mut c).await }
+                    })
+                    .await?;
+                let mut keys: Vec<String> = pages.into_iter().flatten().collect();
+                keys.sort_unstable();
+                keys.truncate(limit);
+                keys
+            }
+        };
         if keys.is_empty() {
             return Ok(vec![]);
         }
