@@ -58,7 +58,9 @@ use views::*;
 
 /// Tacit approvals of one message recorded in one commit by the sweep (each commit is one
 /// audit extension and one script on Redis, so it stays short for the requests queued behind).
-const SWEEP_CHUNK: usize = 50;
+const SWEEP_CHUNK: usize = 25;
+/// How many commits ahead the sweep reads a message's due schools.
+const SWEEP_AHEAD: usize = 20;
 
 /// How many times a use case re-reads and re-applies after losing an optimistic-concurrency race
 /// on something other than the review itself (the audit chain of a busy message).

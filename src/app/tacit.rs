@@ -19,12 +19,29 @@ impl Charte {
     /// extension), so that a thousand schools falling due together do not queue on the message's
     /// audit chain. Reviews no longer pending or not yet due are skipped. Returns how many it approved.
     pub async fn expire_many(&self, message_id: &str, review_ids: &[String]) -> AppResult<usize> {
+        self.expire_chunk(message_id, review_ids, &mut None).await
+    }
+
+    /// [`Self::expire_many`], with the message as a previous chunk read it (`known`, used for the
+    /// first attempt only, and left holding the message as this chunk read it).
+    async fn expire_chunk(
+        &self,
+        message_id: &str,
+        review_ids: &[String],
+        known: &mut Option<Message>,
+    ) -> AppResult<usize> {
         let mut schools: HashMap<Uai, (School, Department)> = HashMap::new();
         let mut retry = Retry::after_conflicts("conflits répétés pendant l'accord tacite");
         loop {
             retry.again()?;
-            let Some(message) = self.store.message(message_id).await? else {
-                return Ok(0);
+            // Reviews' revisions are what the commit checks: a message changed since it was read
+            // (a withdrawal) changes them too, and the next attempt reads it again.
+            let message = match known.take() {
+                Some(m) => m,
+                None => match self.store.message(message_id).await? {
+                    Some(m) => m,
+                    None => return Ok(0),
+                },
             };
             let now = self.now();
             let reviews = self.store.reviews(review_ids).await?;
@@ -92,6 +109,7 @@ impl Charte {
                 changed.push(r);
             }
             if changed.is_empty() {
+                *known = Some(message);
                 return Ok(0);
             }
             let n = changed.len();
@@ -110,6 +128,7 @@ impl Charte {
                 tracing::info!(message = %message_id, accords_tacites = n, "accord tacite acquis");
                 self.tacit_approvals
                     .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                *known = Some(message);
                 return Ok(n);
             }
             // Someone else moved: the next attempt re-reads; reviews they approved are skipped.
@@ -142,23 +161,30 @@ impl Charte {
             for message_id in messages {
                 // Every school of the message due now, a full commit at a time: a national
                 // backlog falls due at one instant, and the batch above mixes its messages.
-                loop {
+                // Its due schools are read several commits ahead, and the message once for them:
+                // a commit's own reads are then only the reviews and schools it changes.
+                let ahead = SWEEP_CHUNK * SWEEP_AHEAD;
+                let mut known = None;
+                'message: loop {
                     let now = self.now();
                     let ids = self
                         .store
-                        .due_reviews_of_message(&message_id, now, SWEEP_CHUNK)
+                        .due_reviews_of_message(&message_id, now, ahead)
                         .await?;
-                    let n = match self.expire_many(&message_id, &ids).await {
-                        Ok(n) => n,
-                        Err(AppError::Conflict(_)) => {
-                            progressed = true;
-                            break;
+                    let mut n = 0;
+                    for chunk in ids.chunks(SWEEP_CHUNK) {
+                        match self.expire_chunk(&message_id, chunk, &mut known).await {
+                            Ok(k) => n += k,
+                            Err(AppError::Conflict(_)) => {
+                                progressed = true;
+                                break 'message;
+                            }
+                            Err(e) => return Err(e),
                         }
-                        Err(e) => return Err(e),
-                    };
+                    }
                     approved += n;
                     progressed |= n > 0;
-                    if ids.len() < SWEEP_CHUNK || n == 0 {
+                    if ids.len() < ahead || n == 0 {
                         break;
                     }
                 }
