@@ -122,11 +122,16 @@ for _, c in ipairs(checks) do
     return "CONFLICT:" .. ARGV[c + 2] .. " est à la révision " .. cur .. ", attendue " .. ARGV[c + 3]
   end
 end
-for _, h in ipairs(heads) do
-  local cur = redis.call("GET", ARGV[h + 1])
-  if not cur then cur = "0:" .. genesis end
-  if cur ~= ARGV[h + 2] .. ":" .. ARGV[h + 3] then
-    return "CONFLICT:journal d'audit avancé"
+if #heads > 0 then
+  local names = {}
+  for j, h in ipairs(heads) do names[j] = ARGV[h + 1] end
+  local current = call("MGET", nil, names)
+  for j, h in ipairs(heads) do
+    local cur = current[j]
+    if not cur then cur = "0:" .. genesis end
+    if cur ~= ARGV[h + 2] .. ":" .. ARGV[h + 3] then
+      return "CONFLICT:journal d'audit avancé"
+    end
   end
 end
 if #fresh > 0 then

@@ -8,14 +8,20 @@ local raw = redis.call("GET", p .. ":rev:" .. ARGV[2])
 if not raw then
   return { false }
 end
-local review = cjson.decode(raw)
-local message = redis.call("GET", p .. ":msg:" .. review.message_id) or false
-local school = redis.call("GET", p .. ":school:" .. review.uai) or false
-local chain = p .. ":audit:" .. review.message_id .. ":"
+-- The two fields it needs, found rather than decoding the whole record: inside a JSON string a
+-- quote is escaped, so `"message_id":"` can only be the field itself.
+local message_id = string.match(raw, '"message_id":"([^"]*)"')
+local uai = string.match(raw, '"uai":"([^"]*)"')
+if not message_id or not uai then
+  return redis.error_reply("revue illisible : " .. ARGV[2])
+end
+local message = redis.call("GET", p .. ":msg:" .. message_id) or false
+local school = redis.call("GET", p .. ":school:" .. uai) or false
+local chain = p .. ":audit:" .. message_id .. ":"
 return {
   raw,
   message,
   school,
   redis.call("LRANGE", chain .. ARGV[3], 0, -1),
-  redis.call("LRANGE", chain .. review.uai, 0, -1),
+  redis.call("LRANGE", chain .. uai, 0, -1),
 }
