@@ -968,6 +968,13 @@ async fn a_review_context_reads_the_review_its_message_school_and_chains(store: 
     let c = store.review_context("r1").await.unwrap().expect("r1");
     assert_eq!(c.review.id, "r1");
     assert_eq!(c.message.id, "m1");
+    let stored = store.message("m1").await.unwrap().expect("m1");
+    assert_eq!(stored.targets.len(), 2);
+    assert!(c.message.targets.is_empty(), "a decision reads no targets");
+    assert_eq!(
+        c.message.versions, stored.versions,
+        "the rest of the message is whole"
+    );
     assert_eq!(c.school.as_ref().map(|s| s.uai.as_str()), Some("0570054Z"));
     let chains: Vec<(&str, u64)> = c.audit.iter().map(|r| (r.chain.as_str(), r.seq)).collect();
     assert_eq!(

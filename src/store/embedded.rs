@@ -800,7 +800,9 @@ impl Store for EmbeddedStore {
             let Some(raw) = messages.get(review.message_id.as_str()).map_err(other)? else {
                 return Ok(None);
             };
-            let message: Message = decode(raw.value())?;
+            let mut message: Message = decode(raw.value())?;
+            // As on Redis, where leaving them out is what makes the read small.
+            message.targets = Vec::new();
             let schools = txn.open_table(SCHOOLS).map_err(other)?;
             let school = schools
                 .get(review.uai.as_str())

@@ -199,7 +199,8 @@ impl Commit {
 pub struct ReviewContext {
     /// The review.
     pub review: Review,
-    /// Its message.
+    /// Its message, without its targets (left empty: a decision never needs the list of
+    /// schools, a thousand UAIs to read and decode).
     pub message: Message,
     /// Its school, if the directory knows it.
     pub school: Option<School>,
