@@ -173,7 +173,7 @@ async fn main() {
     let http = reqwest::Client::new();
     // The HTTP server without the scheduler, to measure idle first.
     let (app_tx, app_rx) = tokio::sync::watch::channel(false);
-    let app = charte::http::router(charte::http::AppState {
+    let app = charte::http::router(charte::http::AppState::new(charte::http::Services {
         charte: charte.clone(),
         verifier: Arc::new(Verifier::dev(SECRET.to_vec())),
         frame_ancestors: Arc::new(vec![]),
@@ -182,7 +182,7 @@ async fn main() {
             charte::http::rate_limit::RateSettings::unlimited(),
         )),
         metrics_here: true,
-    });
+    }));
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
         let mut rx = app_rx;

@@ -335,14 +335,14 @@ pub async fn start_with(
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(false);
-    let state = AppState {
+    let state = AppState::new(crate::http::Services {
         charte: charte.clone(),
         verifier,
         frame_ancestors: Arc::new(options.frame_ancestors),
         metrics: Arc::new(crate::http::metrics::Metrics::default()),
         rate_limits: Arc::new(RateLimits::new(options.rate_limits)),
         metrics_here: options.metrics_listener.is_none(),
-    };
+    });
     let mut tasks = vec![];
     if let Some(metrics_listener) = options.metrics_listener {
         tracing::info!(adresse = %metrics_listener.local_addr()?, "métriques servies sur leur propre adresse");
