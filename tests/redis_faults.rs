@@ -438,8 +438,6 @@ async fn the_commit_script_writes_as_if_each_operation_ran_in_order() {
     let redis = RedisServer::start();
     let client = redis::Client::open(redis.url()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = c.hset("h", "kept", "1").await.unwrap();
-    let _: () = c.zadd("z", "old", 5).await.unwrap();
     let script = redis::Script::new(include_str!("../src/store/commit.lua"));
     #[rustfmt::skip]
     let ops: Vec<&str> = vec![
@@ -458,30 +456,41 @@ async fn the_commit_script_writes_as_if_each_operation_ran_in_order() {
         // A key written as a string after the script gathered list writes for it.
         "RPUSH", "w", "gone", "SET", "w", "string",
     ];
-    let mut inv = script.prepare_invoke();
-    for op in &ops {
-        inv.arg(*op);
+    // A commit of a few writes sends them as they come, a large one gathers them: both ways.
+    for padding in [0, 100] {
+        let _: () = redis::cmd("FLUSHDB").query_async(&mut c).await.unwrap();
+        let _: () = c.hset("h", "kept", "1").await.unwrap();
+        let _: () = c.zadd("z", "old", 5).await.unwrap();
+        let mut inv = script.prepare_invoke();
+        for i in 0..padding {
+            inv.arg("SADD").arg("pad").arg(i);
+        }
+        for op in &ops {
+            inv.arg(*op);
+        }
+        let reply: String = inv.invoke_async(&mut c).await.unwrap();
+        assert_eq!(reply, "OK");
+        let z: Vec<(String, f64)> = c.zrange_withscores("z", 0, -1).await.unwrap();
+        assert_eq!(
+            z,
+            vec![("a".into(), 2.0), ("b".into(), 3.0), ("old".into(), 4.0)]
+        );
+        let s: BTreeSet<String> = c.smembers("s").await.unwrap();
+        assert_eq!(s, BTreeSet::from(["y".to_owned()]));
+        let h: BTreeMap<String, String> = c.hgetall("h").await.unwrap();
+        assert_eq!(
+            h,
+            BTreeMap::from([("f".into(), "2".into()), ("g".into(), "3".into())])
+        );
+        let l: Vec<String> = c.lrange("l", 0, -1).await.unwrap();
+        assert_eq!(l, ["1", "2", "3"]);
+        let k: String = c.get("k").await.unwrap();
+        assert_eq!(k, "v2");
+        let w: String = c.get("w").await.unwrap();
+        assert_eq!(w, "string");
+        let pad: usize = c.scard("pad").await.unwrap();
+        assert_eq!(pad, padding);
     }
-    let reply: String = inv.invoke_async(&mut c).await.unwrap();
-    assert_eq!(reply, "OK");
-    let z: Vec<(String, f64)> = c.zrange_withscores("z", 0, -1).await.unwrap();
-    assert_eq!(
-        z,
-        vec![("a".into(), 2.0), ("b".into(), 3.0), ("old".into(), 4.0)]
-    );
-    let s: BTreeSet<String> = c.smembers("s").await.unwrap();
-    assert_eq!(s, BTreeSet::from(["y".to_owned()]));
-    let h: BTreeMap<String, String> = c.hgetall("h").await.unwrap();
-    assert_eq!(
-        h,
-        BTreeMap::from([("f".into(), "2".into()), ("g".into(), "3".into())])
-    );
-    let l: Vec<String> = c.lrange("l", 0, -1).await.unwrap();
-    assert_eq!(l, ["1", "2", "3"]);
-    let k: String = c.get("k").await.unwrap();
-    assert_eq!(k, "v2");
-    let w: String = c.get("w").await.unwrap();
-    assert_eq!(w, "string");
     // A check that fails leaves nothing written.
     let reply: String = script
         .prepare_invoke()

@@ -77,13 +77,27 @@ local function read_fields(wanted)
   end
   return seen
 end
-local function want(wanted, hash, field)
-  local fields = wanted[hash]
-  if not fields then
-    fields = {}
-    wanted[hash] = fields
+-- `t[k]`, a table created on first use.
+local function entry(t, k)
+  local v = t[k]
+  if not v then
+    v = {}
+    t[k] = v
   end
+  return v
+end
+local function want(wanted, hash, field)
+  local fields = entry(wanted, hash)
   fields[#fields + 1] = field
+end
+-- `names` read with MGET; returns `value[name]`.
+local function read_keys(names)
+  local value = {}
+  if #names > 0 then
+    local values = call("MGET", nil, names)
+    for j = 1, #names do value[names[j]] = values[j] end
+  end
+  return value
 end
 
 -- The checks, then the writes' places in ARGV.
@@ -122,16 +136,13 @@ for _, c in ipairs(checks) do
     return "CONFLICT:" .. ARGV[c + 2] .. " est à la révision " .. cur .. ", attendue " .. ARGV[c + 3]
   end
 end
-if #heads > 0 then
-  local names = {}
-  for j, h in ipairs(heads) do names[j] = ARGV[h + 1] end
-  local current = call("MGET", nil, names)
-  for j, h in ipairs(heads) do
-    local cur = current[j]
-    if not cur then cur = "0:" .. genesis end
-    if cur ~= ARGV[h + 2] .. ":" .. ARGV[h + 3] then
-      return "CONFLICT:journal d'audit avancé"
-    end
+local head_names = {}
+for j, h in ipairs(heads) do head_names[j] = ARGV[h + 1] end
+local head_of = read_keys(head_names)
+for _, h in ipairs(heads) do
+  local cur = head_of[ARGV[h + 1]] or ("0:" .. genesis)
+  if cur ~= ARGV[h + 2] .. ":" .. ARGV[h + 3] then
+    return "CONFLICT:journal d'audit avancé"
   end
 end
 if #fresh > 0 then
@@ -162,11 +173,7 @@ for _, w in ipairs(writes) do
 end
 places = read_fields(places)
 standings = read_fields(standings)
-local version_of = {}
-if #versions > 0 then
-  local values = call("MGET", nil, versions)
-  for j = 1, #versions do version_of[versions[j]] = values[j] end
-end
+local version_of = read_keys(versions)
 
 -- Gathered writes. Per key, additions and removals are kept apart: a member added after its
 -- removal (or removed after its addition) first sends what was gathered for the key, so the
@@ -245,11 +252,7 @@ local function set(key, value)
   in_mset[key] = true
 end
 local function count(hash, state, by)
-  local c = counts[hash]
-  if not c then
-    c = {}
-    counts[hash] = c
-  end
+  local c = entry(counts, hash)
   c[state] = (c[state] or 0) + by
 end
 
@@ -312,11 +315,7 @@ for _, w in ipairs(writes) do
       gather("HSET", a, b, b, c .. "|" .. key)
     end
   elseif op == "PUB" then
-    local list = published[a]
-    if not list then
-      list = {}
-      published[a] = list
-    end
+    local list = entry(published, a)
     list[#list + 1] = b
   elseif op == "BUMP" then
     local v = math.max(tonumber(version_of[a] or "0") + 1, clock_us())

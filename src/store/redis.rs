@@ -48,6 +48,20 @@ pub struct RedisStore {
     queued: Arc<Notify>,
 }
 
+/// Up to `limit` members of a sorted set ordered by its members (all scores 0), after `after`
+/// (from the start without it).
+fn keys_after_cmd(key: &str, after: Option<&str>, limit: usize) -> redis::Cmd {
+    let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+    let mut cmd = redis::cmd("ZRANGEBYLEX");
+    cmd.arg(key)
+        .arg(from)
+        .arg("+")
+        .arg("LIMIT")
+        .arg(0)
+        .arg(limit);
+    cmd
+}
+
 fn err(e: redis::RedisError) -> StoreError {
     if e.is_io_error()
         || e.is_timeout()
@@ -175,19 +189,9 @@ impl RedisStore {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<String>> {
-        let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
-        self.run(|mut c| async move {
-            redis::cmd("ZRANGEBYLEX")
-                .arg(key)
-                .arg(from)
-                .arg("+")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit)
-                .query_async(&mut c)
-                .await
-        })
-        .await
+        let cmd = keys_after_cmd(&key, after, limit);
+        self.run(|mut c| async move { cmd.query_async(&mut c).await })
+            .await
     }
 
     /// The reviews named by index keys (`id_of` finds the review id in a key), read in one
@@ -641,16 +645,10 @@ impl Store for RedisStore {
             // Every state: each state's page in one pipeline, merged. Keys order the same way
             // in every set, so the first `limit` of the merge are the page.
             None => {
-                let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
                 let mut pipe = redis::pipe();
                 for state in ReviewState::ALL {
-                    pipe.cmd("ZRANGEBYLEX")
-                        .arg(self.k(&["inbox", owner.as_str(), state.name()]))
-                        .arg(&from)
-                        .arg("+")
-                        .arg("LIMIT")
-                        .arg(0)
-                        .arg(limit);
+                    let key = self.k(&["inbox", owner.as_str(), state.name()]);
+                    pipe.add_command(keys_after_cmd(&key, after, limit));
                 }
                 let pages: Vec<Vec<String>> = self
                     .run(|mut c| {
