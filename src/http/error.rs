@@ -326,11 +326,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Rewrites bare error responses (unknown route, wrong method, body limits, time-outs) as problem+json.
-pub async fn problems_everywhere(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let res = next.run(req).await;
+pub fn as_problem(res: Response) -> Response {
     let status = res.status();
     let is_problem = res
         .headers()

@@ -1,11 +1,9 @@
 //! Protections every response gets: no panic reaches a client as a dropped connection, request
-//! ids are ours or harmless, and API answers are neither sniffed nor cached by intermediaries.
+//! ids are ours or harmless (applied by [`super::edge`], with the headers' size limit).
 
 use std::any::Any;
 
-use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
@@ -43,55 +41,10 @@ pub fn acceptable_request_id(value: &HeaderValue) -> bool {
 /// Largest set of request headers read, all names and values together.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
-/// Refuses requests whose headers exceed [`MAX_HEADER_BYTES`] with a 431 problem.
-pub async fn limit_headers(req: Request, next: Next) -> Response {
-    let size: usize = req
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    if size > MAX_HEADER_BYTES {
-        return ApiError::header_too_large(format!(
-            "Les en-têtes de la requête dépassent {} Kio : allégez-les (cookies, jeton).",
-            MAX_HEADER_BYTES / 1024
-        ))
-        .into_response();
-    }
-    next.run(req).await
-}
-
-/// Drops an unacceptable `X-Request-Id`, so the next layer issues a fresh one.
-pub async fn sanitise_request_id(mut req: Request, next: Next) -> Response {
-    let bad = req
-        .headers()
-        .get_all("x-request-id")
-        .iter()
-        .enumerate()
-        .any(|(i, v)| i > 0 || !acceptable_request_id(v));
-    if bad {
-        req.headers_mut().remove("x-request-id");
-    }
-    next.run(req).await
-}
-
-/// `nosniff` everywhere; API answers not stored by caches unless the handler said otherwise.
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let api = req.uri().path().starts_with("/v1/");
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if api && !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    res
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
     use tower::ServiceExt;
 
     #[tokio::test]

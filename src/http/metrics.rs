@@ -5,9 +5,8 @@ use std::sync::Mutex;
 
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -199,7 +198,8 @@ impl Metrics {
         }
     }
 
-    fn observe(&self, method: &str, route: &str, status: u16, took: Duration) {
+    /// Counts one answered request of `route` (its template, never the raw path, which has ids).
+    pub fn observe(&self, method: &str, route: &str, status: u16, took: Duration) {
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_owned(),
@@ -214,21 +214,6 @@ impl Metrics {
             })
             .observe(took.as_secs_f64());
     }
-}
-
-/// Counts and times every request by its route template (never the raw path, which has ids).
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "inconnue".to_owned(), |p| p.as_str().to_owned());
-    let started = Instant::now();
-    let res = next.run(req).await;
-    state
-        .metrics
-        .observe(&method, &route, res.status().as_u16(), started.elapsed());
-    res
 }
 
 /// Prometheus metrics (OpenMetrics text).

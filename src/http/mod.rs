@@ -5,6 +5,7 @@ pub mod auth;
 pub mod directory;
 pub mod disputes;
 pub mod docs;
+pub mod edge;
 pub mod error;
 pub mod feed;
 pub mod hardening;
@@ -23,8 +24,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -162,29 +161,33 @@ pub fn router(state: AppState) -> Router {
     let spec = serde_json::to_string_pretty(&openapi::refine(&doc)).unwrap_or_default();
     api.route(
         "/openapi.json",
-        axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec) }),
+        axum::routing::get(move || async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                spec,
+            )
+        }),
     )
-    // Route-level, so the matched route template (not the raw path) labels the metrics.
-    .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
     .merge(widget::router(&state.frame_ancestors))
     .with_state(state)
     .merge(docs::router())
-    .fallback(|| async { error::ApiError::not_found("Aucune ressource à cette adresse : consultez la documentation de l'API sur /docs/.") })
-    .layer(tower_http::catch_panic::CatchPanicLayer::custom(hardening::panic_to_problem))
-    .layer(axum::middleware::from_fn_with_state(outer_state, rate_limit::per_address))
-    .layer(axum::middleware::from_fn(error::problems_everywhere))
-    .layer(axum::middleware::from_fn(hardening::security_headers))
-    .layer(DefaultBodyLimit::max(256 * 1024))
-    .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
-    .layer(PropagateRequestIdLayer::x_request_id())
-    .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-        let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
-        // Only method and path: never the query string or headers, which may carry tokens.
-        tracing::info_span!("requete", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    .fallback(|| async {
+        error::ApiError::not_found(
+            "Aucune ressource à cette adresse : consultez la documentation de l'API sur /docs/.",
+        )
     })
-    // One line per answered request, with its status and latency, at the level operators keep.
-    .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)))
-    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-    .layer(axum::middleware::from_fn(hardening::sanitise_request_id))
-    .layer(axum::middleware::from_fn(hardening::limit_headers))
+    // One layer made of the four: `Router::layer` wraps every route once per call, and each
+    // wrapping is a boxed clone per request.
+    .layer(
+        tower::ServiceBuilder::new()
+            .layer(edge::EdgeLayer::new(outer_state))
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                Duration::from_secs(30),
+            ))
+            .layer(DefaultBodyLimit::max(256 * 1024))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                hardening::panic_to_problem,
+            )),
+    )
 }

@@ -2,20 +2,16 @@
 //! client that floods the service is slowed down with a 429 while others are served normally.
 
 use std::hash::Hash;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use super::AppState;
 use super::error::ApiError;
 
 /// Paths never limited: Kubernetes probes and Prometheus must always get through.
-const EXEMPT: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+pub const EXEMPT: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// Keys kept before idle ones are forgotten (each is a few dozen bytes).
 const PRUNE_ABOVE: usize = 10_000;
@@ -124,22 +120,6 @@ fn check<K: Clone + Hash + Eq>(
             .saturating_add(1);
         ApiError::too_many_requests(secs)
     })
-}
-
-/// Limits each client address (when the connection's address is known).
-pub async fn per_address(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let exempt = EXEMPT.contains(&req.uri().path());
-    let address = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip());
-    if let (false, Some(ip)) = (exempt, address)
-        && let Err(e) = state.rate_limits.check_address(ip)
-    {
-        tracing::warn!(adresse = %ip, "limite de requêtes atteinte pour une adresse");
-        return e.into_response();
-    }
-    next.run(req).await
 }
 
 #[cfg(test)]
