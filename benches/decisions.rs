@@ -22,7 +22,13 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 const SCHOOLS: usize = 1_000;
-const MESSAGES: usize = 6;
+/// Messages to 1,000 schools decided; `CHARTE_BENCH_MESSAGES` makes a longer run (to profile).
+fn messages() -> usize {
+    std::env::var("CHARTE_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6)
+}
 const CONCURRENCY: usize = 16;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -89,7 +95,7 @@ async fn main() {
     // 1. Submitting one message to 1,000 schools, end to end over HTTP.
     let mut submit_times = Vec::new();
     let mut reviews: Vec<(String, String)> = Vec::new();
-    for i in 0..MESSAGES {
+    for i in 0..messages() {
         let body = json!({
             "title": format!("Transports scolaires n° {i}"), "body": "<p>La ligne 12 change d'horaires.</p>",
             "kind": "recurring", "audience": ["families"], "targets": targets,
@@ -300,7 +306,8 @@ async fn main() {
         api_p99.as_secs_f64() * 1e3 / lua_p99_ms
     );
     println!(
-        "| submit one message to {SCHOOLS} schools (median of {MESSAGES}) | {:.0} ms |",
+        "| submit one message to {SCHOOLS} schools (median of {}) | {:.0} ms |",
+        messages(),
         percentile(&submit_times, 0.5).as_secs_f64() * 1e3
     );
     println!(
