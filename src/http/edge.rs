@@ -77,10 +77,12 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let started = Instant::now();
+        // Measured before the request id is set on it: the client's headers alone count.
+        let oversized = headers_size(&req) > MAX_HEADER_BYTES;
         let id = request_id(&mut req);
         // Only method and path: never the query string or headers, which may carry tokens.
         let span = tracing::info_span!("requete", method = %req.method(), path = %req.uri().path(), request_id = %id.to_str().unwrap_or("-"));
-        let refused = span.in_scope(|| refusal(&self.state, &req));
+        let refused = span.in_scope(|| refusal(&self.state, &req, oversized));
         let api = req.uri().path().starts_with("/v1/");
         // Set by the router before this layer (it wraps each route), absent for the fallback.
         let route = req.extensions().get::<MatchedPath>().cloned();
@@ -143,15 +145,18 @@ fn request_id(req: &mut Request) -> HeaderValue {
     id
 }
 
-/// The answer given without reaching the route: headers too large (431) or the address's quota
-/// spent (429).
-fn refusal(state: &AppState, req: &Request) -> Option<Response> {
-    let size: usize = req
-        .headers()
+/// The size of the request's headers, names and values, as a client sent them.
+fn headers_size(req: &Request) -> usize {
+    req.headers()
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    if size > MAX_HEADER_BYTES {
+        .sum()
+}
+
+/// The answer given without reaching the route: headers too large (431) or the address's quota
+/// spent (429).
+fn refusal(state: &AppState, req: &Request, oversized: bool) -> Option<Response> {
+    if oversized {
         return Some(
             ApiError::header_too_large(format!(
                 "Les en-têtes de la requête dépassent {} Kio : allégez-les (cookies, jeton).",

@@ -411,6 +411,30 @@ async fn oversized_tokens_and_headers_are_a_431_problem() {
     );
 }
 
+#[tokio::test]
+async fn the_header_limit_counts_what_the_client_sent_not_the_request_id_added_to_it() {
+    use charte::http::hardening::MAX_HEADER_BYTES;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    // Names and values plus four bytes each, as the limit counts them: `host` and `x-padding`.
+    let fixed = "host".len() + address.len() + 4 + "x-padding".len() + 4;
+    for (total, expected) in [
+        (MAX_HEADER_BYTES, "HTTP/1.1 200"),
+        (MAX_HEADER_BYTES + 1, "HTTP/1.1 431"),
+    ] {
+        let padding = "p".repeat(total - fixed);
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let request =
+            format!("GET /healthz HTTP/1.1\r\nhost: {address}\r\nx-padding: {padding}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = vec![0u8; 12];
+        stream.read_exact(&mut head).await.unwrap();
+        let head = String::from_utf8_lossy(&head).into_owned();
+        assert_eq!(head, expected, "headers of {total} bytes");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Floods are slowed down, others are served.
 // ---------------------------------------------------------------------------------------------
