@@ -6,6 +6,11 @@
 //! c. Run with `cargo bench --bench access_log` (needs `wrk` in /usr/bin). The target (the access
 //! log costs at most 10 % of the throughput) is reported, not asserted; correctness (answers all
 //! 200, about one log line per answered request with the log on, none with it off) is.
+//!
+//! Throughput on two shared cores swings by more than the target between runs of one binary, so
+//! the bench also counts, with valgrind's callgrind (instructions, not seconds: the same for the
+//! same binary whatever else the machine does), the instructions the service runs per request
+//! in each configuration.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -23,6 +28,10 @@ const SECONDS: u32 = 5;
 const ROUNDS: usize = 5;
 const WARM_UP_SECONDS: u32 = 1;
 const READY_WITHIN: Duration = Duration::from_secs(10);
+const READY_UNDER_VALGRIND_WITHIN: Duration = Duration::from_secs(120);
+/// Requests of the two callgrind runs per configuration: their difference, divided by the
+/// difference of their counts, is the cost of one request without start-up and shutdown.
+const COUNTED_REQUESTS: (u64, u64) = (1_000, 5_000);
 const TARGET_COST: f64 = 0.10;
 
 #[derive(Clone, Copy)]
@@ -59,6 +68,7 @@ const CONFIGS: [Config; 3] = [
 /// A running `charte serve`, stopped (SIGTERM, then SIGKILL) when dropped.
 struct Server {
     child: Child,
+    ready_within: Duration,
     port: u16,
     log: PathBuf,
     _data: tempfile::TempDir,
@@ -66,13 +76,25 @@ struct Server {
 
 impl Server {
     fn start(cfg: &Config, logs: &Path, index: usize) -> Server {
+        Self::start_under(cfg, logs, index, &[])
+    }
+
+    /// [`Server::start`], the binary run by the command `under` (e.g. valgrind) when not empty.
+    fn start_under(cfg: &Config, logs: &Path, index: usize, under: &[String]) -> Server {
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
         let data = tempfile::TempDir::new().unwrap();
         let log = logs.join(format!("stderr-{index}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_charte"));
+        let mut cmd = match under.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_charte"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_charte")),
+        };
         cmd.arg("serve")
             .arg("--dev")
             .arg("--data-dir")
@@ -99,6 +121,11 @@ impl Server {
         let child = cmd.spawn().unwrap();
         let mut server = Server {
             child,
+            ready_within: if under.is_empty() {
+                READY_WITHIN
+            } else {
+                READY_UNDER_VALGRIND_WITHIN
+            },
             port,
             log,
             _data: data,
@@ -124,8 +151,9 @@ impl Server {
                 return;
             }
             assert!(
-                start.elapsed() < READY_WITHIN,
-                "/healthz did not answer within {READY_WITHIN:?} on port {}",
+                start.elapsed() < self.ready_within,
+                "/healthz did not answer within {:?} on port {}",
+                self.ready_within,
                 self.port
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -290,6 +318,56 @@ fn measure(server: &Server) -> Run {
     }
 }
 
+/// Instructions the service runs per `/healthz` request in `cfg` (callgrind), over one kept-alive
+/// connection (curl's URL ranges); `None` when valgrind or curl is missing.
+fn instructions_per_request(cfg: &Config, logs: &Path, index: usize) -> Option<f64> {
+    let mut totals = Vec::new();
+    for (k, requests) in [COUNTED_REQUESTS.0, COUNTED_REQUESTS.1]
+        .into_iter()
+        .enumerate()
+    {
+        let out = logs.join(format!("callgrind-{index}-{k}.out"));
+        let under = vec![
+            "valgrind".to_owned(),
+            "--tool=callgrind".to_owned(),
+            format!("--callgrind-out-file={}", out.display()),
+        ];
+        if Command::new("valgrind").arg("--version").output().is_err() {
+            return None;
+        }
+        let mut server = Server::start_under(cfg, logs, 100 + index * 2 + k, &under);
+        let status = Command::new("curl")
+            .args(["-s", "-f", "-o", "/dev/null"])
+            .arg(format!("{}?n=[1-{requests}]", server.url()))
+            .status()
+            .ok()?;
+        assert!(
+            status.success(),
+            "{}: curl under valgrind: {status}",
+            cfg.name
+        );
+        // A clean exit, so callgrind writes its totals.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(server.child.id().to_string())
+            .status();
+        let exit = server.child.wait().unwrap();
+        assert!(
+            exit.success(),
+            "{}: charte under valgrind: {exit}",
+            cfg.name
+        );
+        let text = std::fs::read_to_string(&out).unwrap();
+        let total: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("summary: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no summary in {}", out.display()));
+        totals.push(total);
+    }
+    Some((totals[1] - totals[0]) as f64 / (COUNTED_REQUESTS.1 - COUNTED_REQUESTS.0) as f64)
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.trim().to_owned())
@@ -446,6 +524,33 @@ fn main() {
     }
     for (name, line) in &samples {
         println!("last line of {name}: {line}");
+    }
+
+    let counted: Vec<Option<f64>> = CONFIGS
+        .iter()
+        .enumerate()
+        .map(|(i, cfg)| instructions_per_request(cfg, logs.path(), i))
+        .collect();
+    if let Some(reference) = counted[0] {
+        println!(
+            "\n| configuration | instructions per request (callgrind, {} − {} requests) | cost = extra / (a) |",
+            COUNTED_REQUESTS.1, COUNTED_REQUESTS.0
+        );
+        println!("|---|---|---|");
+        for (cfg, n) in CONFIGS.iter().zip(&counted) {
+            let n = n.unwrap_or(f64::NAN);
+            println!(
+                "| {} | {n:.0} | {:.1} % |",
+                cfg.name,
+                (n / reference - 1.0) * 100.0
+            );
+        }
+        println!(
+            "(user-space instructions of every thread of the service, the log's writer included; \
+             not the kernel's share of each request, which the throughput above counts)"
+        );
+    } else {
+        println!("\n(valgrind or curl missing: no instruction counts)");
     }
     println!("\nload average after: {load_after}");
 }

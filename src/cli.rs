@@ -115,19 +115,24 @@ fn init_logs(format: &str) -> tracing_appender::non_blocking::WorkerGuard {
             64 * 1024,
             std::io::stderr(),
         ));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(writer);
     if format == "json" {
-        // The request's fields once (its span), not again in a list of every enclosing span.
-        let _ = builder
-            .json()
+        // json-subscriber, a drop-in for tracing-subscriber's JSON format that keeps each span's
+        // fields serialised once: tracing-subscriber's parses them back for every line, which
+        // doubled the access log's cost per request (BENCHMARKS.md). The request's fields once
+        // (its span), not again in a list of every enclosing span.
+        let _ = json_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
             .flatten_event(true)
+            .with_current_span(true)
             .with_span_list(false)
             .try_init();
     } else {
-        let _ = builder.try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .try_init();
     }
     guard
 }
