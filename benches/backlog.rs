@@ -194,9 +194,11 @@ async fn main() {
             .unwrap();
     });
     let url = format!("http://{addr}/v1/reviews?limit=20");
+    // As many requests idle as during the sweep (about 1,300): a p99 of a hundred requests is
+    // their second slowest, and the ratio swung with it.
     let started = Instant::now();
     let idle = probe(&http, &url, &token, || {
-        started.elapsed() > Duration::from_secs(3)
+        started.elapsed() > Duration::from_secs(30)
     })
     .await;
 
