@@ -321,6 +321,9 @@ fn measure(server: &Server) -> Run {
 /// Instructions the service runs per `/healthz` request in `cfg` (callgrind), over one kept-alive
 /// connection (curl's URL ranges); `None` when valgrind or curl is missing.
 fn instructions_per_request(cfg: &Config, logs: &Path, index: usize) -> Option<f64> {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        return None;
+    }
     let mut totals = Vec::new();
     for (k, requests) in [COUNTED_REQUESTS.0, COUNTED_REQUESTS.1]
         .into_iter()
@@ -332,9 +335,6 @@ fn instructions_per_request(cfg: &Config, logs: &Path, index: usize) -> Option<f
             "--tool=callgrind".to_owned(),
             format!("--callgrind-out-file={}", out.display()),
         ];
-        if Command::new("valgrind").arg("--version").output().is_err() {
-            return None;
-        }
         let mut server = Server::start_under(cfg, logs, 100 + index * 2 + k, &under);
         let status = Command::new("curl")
             .args(["-s", "-f", "-o", "/dev/null"])
