@@ -78,6 +78,10 @@ pub struct ServeConfig {
     /// Address of the review widget, put in emails to heads (default: `http://<--listen>/widget/`).
     #[arg(long, env = "CHARTE_WIDGET_URL")]
     pub widget_url: Option<String>,
+    /// The service's public address, in the links it hands out (calendar feeds); default: the
+    /// origin of --widget-url.
+    #[arg(long, env = "CHARTE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Origins allowed to embed the widget in a frame (the ENT), comma-separated; none by default.
     #[arg(long, env = "CHARTE_WIDGET_FRAME_ANCESTORS", value_delimiter = ',')]
     pub widget_frame_ancestors: Vec<String>,

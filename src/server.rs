@@ -397,13 +397,17 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         }
         _ => store_clock,
     };
-    let charte = charte(
+    let mut charte = Charte::new(
         store,
         clock,
         directory(&cfg)?,
         calendar(&cfg)?,
         cfg.widget_url(),
     );
+    if let Some(url) = &cfg.public_url {
+        charte = charte.with_public_url(url.clone());
+    }
+    let charte = Arc::new(charte);
     let indexed = charte.index_read_models_once().await?;
     if indexed > 0 {
         tracing::info!(

@@ -5,6 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use charte::domain::audit::{AuditAction, AuditEntry, ChainHead, MESSAGE_CHAIN};
+use charte::domain::calendar_feed::CalendarFeed;
 use charte::domain::notification::{EmailKind, OutboxEmail};
 use charte::domain::review::ReviewState;
 use charte::store::embedded::EmbeddedStore;
@@ -413,6 +414,57 @@ async fn schools_and_settings_round_trip(store: &dyn Store) {
     );
 }
 
+async fn calendar_feeds_are_kept_per_owner_oldest_first_until_deleted(store: &dyn Store) {
+    let head = |subject: &str| charte::domain::actor::Actor {
+        subject: subject.into(),
+        name: "Mme Martin".into(),
+        role: charte::domain::actor::Role::Head,
+        authority: None,
+        uais: vec!["0570054Z".parse().unwrap()],
+        academie: None,
+        arbitrator: None,
+    };
+    let older = CalendarFeed::new(
+        "f-old".into(),
+        "s1",
+        head("h1"),
+        datetime!(2026-12-01 08:00 UTC),
+    );
+    let newer = CalendarFeed::new(
+        "f-new".into(),
+        "s2",
+        head("h1"),
+        datetime!(2026-12-02 08:00 UTC),
+    );
+    let other = CalendarFeed::new(
+        "f-other".into(),
+        "s3",
+        head("h2"),
+        datetime!(2026-12-01 09:00 UTC),
+    );
+    for f in [&newer, &other, &older] {
+        store.put_calendar_feed(f).await.unwrap();
+    }
+    let ids = |feeds: Vec<CalendarFeed>| feeds.into_iter().map(|f| f.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.calendar_feeds_of("h1").await.unwrap()),
+        ["f-old", "f-new"]
+    );
+    assert_eq!(
+        ids(store.calendar_feeds_of("h2").await.unwrap()),
+        ["f-other"]
+    );
+    assert!(store.calendar_feeds_of("nobody").await.unwrap().is_empty());
+    let read = store.calendar_feed("f-new").await.unwrap().unwrap();
+    assert_eq!(read, newer);
+    assert!(read.opens_with("s2"));
+
+    assert!(store.delete_calendar_feed("f-old").await.unwrap());
+    assert!(!store.delete_calendar_feed("f-old").await.unwrap());
+    assert_eq!(store.calendar_feed("f-old").await.unwrap(), None);
+    assert_eq!(ids(store.calendar_feeds_of("h1").await.unwrap()), ["f-new"]);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -471,6 +523,7 @@ contract!(
     an_authority_inbox_holds_the_reviews_of_all_its_messages_and_only_those,
     schools_and_academies_enter_a_message_timeline_with_the_commit_that_concerns_them,
     a_school_s_reviews_of_several_messages_are_read_together,
+    calendar_feeds_are_kept_per_owner_oldest_first_until_deleted,
 );
 
 #[tokio::test]

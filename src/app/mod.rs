@@ -1,6 +1,7 @@
 //! Use cases: load, apply the pure domain, save in one atomic commit. The clock is injected.
 
 mod audit_trail;
+pub mod calendar_feeds;
 pub mod clock;
 mod coproduce;
 mod decide;
@@ -209,6 +210,8 @@ pub struct Charte {
     fan_outs: Arc<Notify>,
     /// Where heads answer (put in emails).
     widget_url: String,
+    /// The service's public address, for the links it hands out (calendar feeds).
+    public_url: String,
     /// Tacit approvals recorded by this instance (exported as a metric).
     tacit_approvals: Arc<std::sync::atomic::AtomicU64>,
     /// Fingerprint of the authorities' names, computed once, for the feed's entity tag.
@@ -219,6 +222,15 @@ pub struct Charte {
 
 /// Schools whose last rendered feed is kept (about 10 KB each).
 const RENDERED_FEEDS_MAX: usize = 2048;
+
+/// `scheme://host:port` of a URL (the whole text when it has no path).
+fn origin_of(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => url[..after_scheme + i].to_owned(),
+        None => url.to_owned(),
+    }
+}
 
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
@@ -374,12 +386,20 @@ impl Charte {
             directory: Arc::new(directory),
             calendar: Arc::new(calendar),
             wake: Arc::new(Notify::new()),
+            public_url: origin_of(&widget_url),
             widget_url,
             tacit_approvals: Default::default(),
             names_tag: Default::default(),
             rendered_feeds: Default::default(),
             fan_outs: Default::default(),
         }
+    }
+
+    /// The same service, handing out links on `public_url` (by default the origin of the
+    /// widget's address, which the service serves itself).
+    pub fn with_public_url(mut self, public_url: String) -> Charte {
+        self.public_url = public_url;
+        self
     }
 
     /// Now, on the service's clock.

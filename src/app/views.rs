@@ -557,3 +557,31 @@ pub struct AuthorityView {
     /// Emergencies published so far.
     pub emergencies: usize,
 }
+
+/// A calendar feed just created: its URL, which carries its secret, is shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CalendarFeedCreated {
+    /// Identifier (to revoke it).
+    pub id: String,
+    /// The private address to subscribe a calendar application to (iCalendar, RFC 5545); anyone
+    /// holding it reads the feed, so keep it to yourself.
+    pub url: String,
+    /// When it was created.
+    pub created_at: String,
+}
+
+/// One of the caller's calendar feeds.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CalendarFeedView {
+    /// Identifier (to revoke it).
+    pub id: String,
+    /// When it was created.
+    pub created_at: String,
+}
+
+/// The caller's calendar feeds, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CalendarFeedList {
+    /// The feeds.
+    pub items: Vec<CalendarFeedView>,
+}

@@ -25,11 +25,13 @@ pub enum Action {
     ListDisputes,
     /// Operate the service: the outbox, dead letters.
     Administer,
+    /// Subscribe a calendar to one's own deadlines (reviews, disputes, pending schools).
+    FollowDeadlines,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::WriteMessages,
         Action::Review,
         Action::Escalate,
@@ -37,6 +39,7 @@ impl Action {
         Action::Coproduce,
         Action::ListDisputes,
         Action::Administer,
+        Action::FollowDeadlines,
     ];
 
     /// Whether the role may take this action at all (its scope is checked on the item).
@@ -56,6 +59,10 @@ impl Action {
                 )
             }
             Action::Administer => role == Admin,
+            Action::FollowDeadlines => matches!(
+                role,
+                Head | Arbitrator | AuthorityAgent | AuthorityRepresentative
+            ),
         }
     }
 
@@ -81,6 +88,9 @@ impl Action {
                 "Les litiges ne sont visibles que des autorités d'arbitrage et des collectivités concernées."
             }
             Action::Administer => "Réservé aux administrateurs.",
+            Action::FollowDeadlines => {
+                "Seuls les chefs d'établissement, les autorités d'arbitrage et les agents des collectivités ont des échéances à suivre dans un calendrier."
+            }
         }
     }
 }
@@ -197,24 +207,16 @@ mod tests {
 
     /// The charter's table: which role may take which action. One row per role, in the
     /// order of [`Action::ALL`].
-    const TABLE: [(Role, [bool; 7]); 7] = [
-        //                      write  review escal. arbit. coprod disput admin
-        (
-            AuthorityAgent,
-            [true, false, false, false, false, true, false],
-        ),
-        (
-            AuthorityRepresentative,
-            [true, false, true, false, false, true, false],
-        ),
-        (Head, [false, true, false, false, false, false, false]),
-        (
-            AcademicServices,
-            [false, false, false, false, true, false, false],
-        ),
-        (Arbitrator, [false, false, false, true, false, true, false]),
-        (Ent, [false, false, false, false, false, false, false]),
-        (Admin, [false, false, false, false, false, true, true]),
+    #[rustfmt::skip]
+    const TABLE: [(Role, [bool; 8]); 7] = [
+        //                        write  review escal. arbit. coprod disput admin  calendar
+        (AuthorityAgent,          [true,  false, false, false, false, true,  false, true]),
+        (AuthorityRepresentative, [true,  false, true,  false, false, true,  false, true]),
+        (Head,                    [false, true,  false, false, false, false, false, true]),
+        (AcademicServices,        [false, false, false, false, true,  false, false, false]),
+        (Arbitrator,              [false, false, false, true,  false, true,  false, true]),
+        (Ent,                     [false, false, false, false, false, false, false, false]),
+        (Admin,                   [false, false, false, false, false, true,  true,  false]),
     ];
 
     fn index(role: Role) -> usize {

@@ -4,6 +4,7 @@ pub mod access;
 pub mod actor;
 pub mod audit;
 pub mod calendar;
+pub mod calendar_feed;
 pub mod content;
 pub mod directory;
 pub mod email;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod calendar_feeds;
 pub mod directory;
 pub mod disputes;
 pub mod docs;
@@ -108,6 +109,7 @@ impl Modify for BearerAuth {
         (name = "ent", description = "Ce que l'ENT affiche"),
         (name = "deadlines", description = "Calcul des délais en jours ouvrables"),
         (name = "directory", description = "Annuaire des établissements et collectivités"),
+        (name = "calendar", description = "Calendriers privés des échéances (iCalendar)"),
         (name = "admin", description = "Administration"),
         (name = "operations", description = "Sondes Kubernetes"),
     )
@@ -126,6 +128,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(probes::router())
         .routes(routes!(metrics::metrics))
         .merge(labels::router())
+        .merge(calendar_feeds::router())
         .split_for_parts();
     (router, doc)
 }

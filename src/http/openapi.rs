@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 /// French summary of each operation, by operation id.
-const SUMMARIES: [(&str, &str); 26] = [
+const SUMMARIES: [(&str, &str); 30] = [
     (
         "submit_message",
         "Soumettre une communication à l'examen (ou publier une urgence)",
@@ -72,11 +72,21 @@ const SUMMARIES: [(&str, &str); 26] = [
     ("healthz", "Vivacité : le processus répond"),
     ("readyz", "Disponibilité : le stockage répond"),
     ("metrics", "Métriques Prometheus"),
+    (
+        "create_feed",
+        "Créer un calendrier privé de ses échéances (adresse iCalendar)",
+    ),
+    ("list_feeds", "Lister ses calendriers privés"),
+    ("revoke_feed", "Révoquer un calendrier privé"),
+    (
+        "calendar",
+        "Lire un calendrier privé (iCalendar, avec le secret de son adresse)",
+    ),
 ];
 
 /// Statuses an operation returns beyond the generic ones (by operation id): role refusals
 /// (403), unknown or invisible resources (404), states that forbid the action (409).
-const SPECIFIC: [(&str, &[u16]); 17] = [
+const SPECIFIC: [(&str, &[u16]); 21] = [
     ("submit_message", &[403, 409]),
     ("get_message", &[404]),
     ("message_reviews", &[404]),
@@ -94,10 +104,16 @@ const SPECIFIC: [(&str, &[u16]); 17] = [
     ("outbox", &[403]),
     ("dead_letters", &[403]),
     ("retry_dead_letter", &[403, 404, 409]),
+    ("create_feed", &[403, 409]),
+    ("list_feeds", &[403]),
+    ("revoke_feed", &[403, 404]),
+    // Read without a token, but through the same edge as every route (quota, header size) and
+    // from the store.
+    ("calendar", &[404, 429, 431, 503]),
 ];
 
 /// Formats of response fields the views carry as text: instants (RFC 3339) and dates.
-const FORMATS: [(&str, &str, &str); 20] = [
+const FORMATS: [(&str, &str, &str); 24] = [
     ("DeadlineView", "expires_at", "date-time"),
     ("DeadlineView", "submitted_at", "date-time"),
     ("DeadlineView", "last_day", "date"),
@@ -118,6 +134,10 @@ const FORMATS: [(&str, &str, &str); 20] = [
     ("VersionView", "publish_at", "date-time"),
     ("VersionView", "submitted_at", "date-time"),
     ("ReviewView", "id", "uuid"),
+    ("CalendarFeedCreated", "created_at", "date-time"),
+    ("CalendarFeedCreated", "url", "uri"),
+    ("CalendarFeedView", "created_at", "date-time"),
+    ("CalendarFeedView", "id", "uuid"),
 ];
 
 /// French description of each error status.
@@ -248,7 +268,7 @@ fn refine_operation(path: &str, op: &mut Map<String, Value>) {
     }
 
     // The bodiless actions take nothing or `{}`; `null` is refused.
-    if matches!(id.as_str(), "approve" | "coproduce")
+    if matches!(id.as_str(), "approve" | "coproduce" | "create_feed")
         && let Some(body) = op.get_mut("requestBody")
     {
         body["required"] = json!(false);

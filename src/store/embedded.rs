@@ -21,6 +21,7 @@ use super::{
     closed_dispute, due_at, inbox_key, open_dispute, review_order_key, standing_rank, timeline_key,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
+use crate::domain::calendar_feed::CalendarFeed;
 use crate::domain::directory::{ArbitratorRef, School};
 use crate::domain::message::{Message, Review, micros};
 use crate::domain::notification::OutboxEmail;
@@ -81,6 +82,11 @@ const FAN_OUTS_PENDING: TableDefinition<(i128, &str), ()> =
     TableDefinition::new("fan_outs_pending");
 /// Finished fan-out jobs by end (ns), message id, for their expiry.
 const FAN_OUTS_DONE: TableDefinition<(i128, &str), ()> = TableDefinition::new("fan_outs_done");
+/// Calendar feeds by id.
+const CALENDAR_FEEDS: TableDefinition<&str, &[u8]> = TableDefinition::new("calendar_feeds");
+/// Calendar feeds by owner (subject, creation, id), oldest first.
+const CALENDAR_FEEDS_OF: TableDefinition<(&str, i128, &str), ()> =
+    TableDefinition::new("calendar_feeds_of");
 
 /// Delivery bookkeeping of one outbox email, with the keys of the index rows it owns.
 #[derive(Serialize, serde::Deserialize)]
@@ -183,6 +189,8 @@ impl EmbeddedStore {
             txn.open_table(FAN_OUTS).map_err(other)?;
             txn.open_table(FAN_OUTS_PENDING).map_err(other)?;
             txn.open_table(FAN_OUTS_DONE).map_err(other)?;
+            txn.open_table(CALENDAR_FEEDS).map_err(other)?;
+            txn.open_table(CALENDAR_FEEDS_OF).map_err(other)?;
         }
         txn.commit().map_err(other)?;
         backfill_mail_states(&db)?;
@@ -1430,6 +1438,88 @@ impl Store for EmbeddedStore {
 
     fn mail_queued(&self) -> Arc<Notify> {
         self.queued.clone()
+    }
+
+    async fn put_calendar_feed(&self, feed: &CalendarFeed) -> StoreResult<()> {
+        let feed = feed.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut t = txn.open_table(CALENDAR_FEEDS).map_err(other)?;
+                t.insert(feed.id.as_str(), encode(&feed)?.as_slice())
+                    .map_err(other)?;
+                let mut of = txn.open_table(CALENDAR_FEEDS_OF).map_err(other)?;
+                of.insert(
+                    (
+                        feed.owner.subject.as_str(),
+                        nanos(feed.created_at),
+                        feed.id.as_str(),
+                    ),
+                    (),
+                )
+                .map_err(other)?;
+            }
+            txn.commit().map_err(other)
+        })
+        .await
+    }
+
+    async fn calendar_feed(&self, id: &str) -> StoreResult<Option<CalendarFeed>> {
+        let id = id.to_owned();
+        self.blocking(move |db| Self::get_json(db, CALENDAR_FEEDS, &id))
+            .await
+    }
+
+    async fn calendar_feeds_of(&self, subject: &str) -> StoreResult<Vec<CalendarFeed>> {
+        let subject = subject.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let of = txn.open_table(CALENDAR_FEEDS_OF).map_err(other)?;
+            let feeds = txn.open_table(CALENDAR_FEEDS).map_err(other)?;
+            let mut out = Vec::new();
+            let range = of
+                .range(
+                    (subject.as_str(), i128::MIN, "")..=(subject.as_str(), i128::MAX, "\u{10ffff}"),
+                )
+                .map_err(other)?;
+            for row in range {
+                let (k, _) = row.map_err(other)?;
+                if let Some(v) = feeds.get(k.value().2).map_err(other)? {
+                    out.push(decode(v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_calendar_feed(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            let existed = {
+                let mut t = txn.open_table(CALENDAR_FEEDS).map_err(other)?;
+                let removed = t.remove(id.as_str()).map_err(other)?;
+                match removed {
+                    Some(v) => {
+                        let feed: CalendarFeed = decode(v.value())?;
+                        drop(v);
+                        let mut of = txn.open_table(CALENDAR_FEEDS_OF).map_err(other)?;
+                        of.remove((
+                            feed.owner.subject.as_str(),
+                            nanos(feed.created_at),
+                            feed.id.as_str(),
+                        ))
+                        .map_err(other)?;
+                        true
+                    }
+                    None => false,
+                }
+            };
+            txn.commit().map_err(other)?;
+            Ok(existed)
+        })
+        .await
     }
 }
 

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::domain::audit::{AuditRecord, ChainHead};
+use crate::domain::calendar_feed::CalendarFeed;
 use crate::domain::directory::{ArbitratorRef, School};
 use crate::domain::message::{Message, Publication, Review};
 use crate::domain::notification::OutboxEmail;
@@ -727,4 +728,13 @@ pub trait Store: Send + Sync + 'static {
     /// Notified each time this instance commits emails to the outbox, so a worker in the same
     /// process sends them at once instead of at its next poll.
     fn mail_queued(&self) -> Arc<Notify>;
+
+    /// Saves a calendar feed, with its place among its owner's.
+    async fn put_calendar_feed(&self, feed: &CalendarFeed) -> StoreResult<()>;
+    /// One calendar feed.
+    async fn calendar_feed(&self, id: &str) -> StoreResult<Option<CalendarFeed>>;
+    /// The calendar feeds of one owner (their subject), oldest first.
+    async fn calendar_feeds_of(&self, subject: &str) -> StoreResult<Vec<CalendarFeed>>;
+    /// Deletes a calendar feed (its URL answers nothing from then on); false if there was none.
+    async fn delete_calendar_feed(&self, id: &str) -> StoreResult<bool>;
 }

@@ -20,6 +20,7 @@ use super::{
     standing_rank, timeline_key,
 };
 use crate::domain::audit::{AuditRecord, ChainHead};
+use crate::domain::calendar_feed::CalendarFeed;
 use crate::domain::directory::{ArbitratorRef, School};
 use crate::domain::message::{Message, Review, micros};
 use crate::domain::notification::OutboxEmail;
@@ -1358,6 +1359,57 @@ impl Store for RedisStore {
 
     fn mail_queued(&self) -> Arc<Notify> {
         self.queued.clone()
+    }
+
+    async fn put_calendar_feed(&self, feed: &CalendarFeed) -> StoreResult<()> {
+        let key = self.k(&["calfeed", &feed.id]);
+        let of = self.k(&["calfeeds", &feed.owner.subject]);
+        let json = json(feed)?;
+        let (id, at) = (feed.id.clone(), micros(feed.created_at));
+        self.run(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .set(key, json)
+                .ignore()
+                .zadd(of, id, at)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    async fn calendar_feed(&self, id: &str) -> StoreResult<Option<CalendarFeed>> {
+        self.get_json(self.k(&["calfeed", id])).await
+    }
+
+    async fn calendar_feeds_of(&self, subject: &str) -> StoreResult<Vec<CalendarFeed>> {
+        let of = self.k(&["calfeeds", subject]);
+        let ids: Vec<String> = self
+            .run(|mut c| async move { c.zrange(of, 0, -1).await })
+            .await?;
+        self.many(ids.iter().map(|id| self.k(&["calfeed", id])).collect())
+            .await
+    }
+
+    async fn delete_calendar_feed(&self, id: &str) -> StoreResult<bool> {
+        let Some(feed) = self.calendar_feed(id).await? else {
+            return Ok(false);
+        };
+        let key = self.k(&["calfeed", id]);
+        let of = self.k(&["calfeeds", &feed.owner.subject]);
+        let id = id.to_owned();
+        let (deleted, _): (u64, u64) = self
+            .run(|mut c| async move {
+                redis::pipe()
+                    .atomic()
+                    .del(key)
+                    .zrem(of, id)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(deleted > 0)
     }
 }
 

@@ -4,6 +4,7 @@
 mod common;
 
 mod authorization;
+mod calendar;
 mod contract;
 mod errors;
 mod fan_out;
