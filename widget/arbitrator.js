@@ -18,6 +18,7 @@ import {
   stateBadge,
   statement,
   whileBusy,
+  calendarSection,
 } from './ui.js';
 
 function age(d) {
@@ -30,6 +31,7 @@ function age(d) {
 /** Shows the disputes awaiting the arbitrator. */
 export async function arbitratorView({ api }) {
   let disputes = [];
+  const agenda = calendarSection(api);
 
   async function list(focusId = null) {
     disputes = await api.all('/v1/disputes?limit=200');
@@ -66,6 +68,7 @@ export async function arbitratorView({ api }) {
         h('h2', { id: 'titre-litiges' }, `En attente de décision (${disputes.length})`),
         cards.length ? h('ul', { class: 'cartes' }, cards) : h('p', { class: 'vide' }, 'Aucun litige en attente.'),
       ),
+      agenda,
     );
     if (focusId) {
       focusOn(document.querySelector(`button[data-dispute="${CSS.escape(focusId)}"]`) || document.getElementById('titre-vue'));

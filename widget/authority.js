@@ -11,6 +11,7 @@ import {
   show,
   stateBadge,
   timeEl,
+  calendarSection,
 } from './ui.js';
 
 const POLL_MS = 10_000;
@@ -45,6 +46,7 @@ export async function authorityView({ api }) {
     ),
     h('div', { class: 'barre' }, refresh, updated),
     list,
+    calendarSection(api),
   );
 
   function render(messages) {

@@ -25,6 +25,7 @@ import {
   statement,
   timeEl,
   whileBusy,
+  calendarSection,
 } from './ui.js';
 
 const byDeadline = (a, b) => (a.deadline || '9999').localeCompare(b.deadline || '9999');
@@ -35,6 +36,7 @@ const byDecisionDesc = (a, b) =>
 export async function headView({ api }) {
   // Details fetched for the inbox, by review id: the list items carry neither title nor authority.
   const details = new Map();
+  const agenda = calendarSection(api);
 
   async function detailOf(id) {
     if (!details.has(id)) details.set(id, await api.get(`/v1/reviews/${encodeURIComponent(id)}`));
@@ -111,6 +113,7 @@ export async function headView({ api }) {
         h('h2', { id: 'titre-traitees' }, `Déjà traitées (${done.length})`),
         list(done, 'Aucune communication traitée pour l’instant.'),
       ),
+      agenda,
     );
     if (focusId) {
       focusOn(document.querySelector(`button[data-review="${CSS.escape(focusId)}"]`) || document.getElementById('titre-vue'));

@@ -310,3 +310,62 @@ export async function whileBusy(buttons, action) {
     }
   }
 }
+
+/**
+ * "My deadlines in my calendar": creates, on request, a private calendar feed and shows its
+ * address this once (the service keeps only a fingerprint of its secret). Built once per view, so
+ * the address stays on screen while the person moves between the list and a detail.
+ */
+export function calendarSection(api) {
+  const result = h('div', { class: 'agenda-resultat' });
+  const button = h(
+    'button',
+    { type: 'button', class: 'bouton secondaire', id: 'creer-agenda' },
+    'Créer une adresse d’abonnement',
+  );
+  button.addEventListener('click', () =>
+    whileBusy([button], async () => {
+      let feed;
+      try {
+        feed = await api.post('/v1/calendar-feeds', {});
+      } catch (e) {
+        // A 401 already shows the expired-session panel.
+        if (e.status !== 401) alertUser(e.message);
+        return;
+      }
+      const field = h('input', {
+        id: 'adresse-agenda',
+        class: 'adresse',
+        type: 'text',
+        readonly: true,
+        value: feed.url,
+        'aria-describedby': 'aide-agenda',
+      });
+      result.replaceChildren(
+        h('label', { for: 'adresse-agenda' }, 'Adresse à ajouter à votre agenda'),
+        field,
+        h(
+          'p',
+          { id: 'aide-agenda', class: 'discret' },
+          'Copiez-la dans votre agenda (« s’abonner à un calendrier » ou « ajouter par URL »). Elle ne sera plus affichée, et elle suffit à lire vos échéances : gardez-la pour vous.',
+        ),
+        h('p', {}, h('a', { href: feed.url.replace(/^https?:/, 'webcal:') }, 'Ouvrir dans mon agenda')),
+      );
+      field.focus();
+      field.select();
+      announce('Adresse d’abonnement créée : ajoutez-la à votre agenda.');
+    }),
+  );
+  return h(
+    'section',
+    { class: 'agenda', 'aria-labelledby': 'titre-agenda' },
+    h('h2', { id: 'titre-agenda' }, 'Mes échéances dans mon agenda'),
+    h(
+      'p',
+      {},
+      'Une adresse privée que votre agenda consulte d’heure en heure : chaque échéance y figure à son heure légale, avec un rappel la veille ; une décision prise l’en retire.',
+    ),
+    button,
+    result,
+  );
+}

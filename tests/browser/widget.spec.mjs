@@ -283,6 +283,34 @@ test('arbitre : les deux positions, le contenu, puis l’autorisation motivée',
   await opened.context.close();
 });
 
+test('chef d’établissement : abonnement de son agenda à ses échéances', async () => {
+  const opened = await openWidget(TOKENS.headKleber, { width: 360, height: 800 });
+  const { page, problems } = opened;
+  await page.getByRole('heading', { name: 'À examiner (1)' }).waitFor();
+  const create = page.getByRole('button', { name: 'Créer une adresse d’abonnement' });
+  await tabTo(page, create);
+  await page.keyboard.press('Enter');
+  const field = page.getByLabel('Adresse à ajouter à votre agenda');
+  await field.waitFor();
+  assert.ok(await field.evaluate((el) => el === document.activeElement), 'focus sur l’adresse, sélectionnée');
+  const address = new URL(await field.inputValue());
+  assert.match(address.pathname, /^\/v1\/calendar-feeds\/[0-9a-f-]{36}\/calendar\.ics$/);
+  assert.ok(address.searchParams.get('token'), 'le secret est dans l’adresse');
+  assert.match(await page.getByRole('link', { name: 'Ouvrir dans mon agenda' }).getAttribute('href'), /^webcal:/);
+  await page.getByRole('status').filter({ hasText: 'Adresse d’abonnement créée' }).waitFor();
+  await axeCheck(page, 'chef — agenda');
+  await screenshot(page, 'widget-agenda-360.png');
+
+  // What a calendar application reads at that address (on this test server), without any token.
+  const res = await fetch(`${BASE}${address.pathname}${address.search}`);
+  assert.equal(res.status, 200);
+  const ics = await res.text();
+  assert.match(ics, /^BEGIN:VCALENDAR\r\n/);
+  assert.match(ics.replace(/\r\n /g, ''), new RegExp(`SUMMARY:Avis à rendre : ${TITLE.states}`));
+  noProblems(problems);
+  await opened.context.close();
+});
+
 test('collectivité : les états par établissement changent au rafraîchissement', async () => {
   const opened = await openWidget(TOKENS.authority);
   const { page, problems } = opened;
