@@ -127,10 +127,19 @@ fn init_logs(format: &str) -> tracing_appender::non_blocking::WorkerGuard {
             .with_current_span(true)
             .with_span_list(false)
             .try_init();
-    } else {
+    } else if ansi {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_ansi(ansi)
+            .with_ansi(true)
+            .with_writer(writer)
+            .try_init();
+    } else {
+        // Same layout, written by our own formatter: tracing-subscriber's runs its colour
+        // machinery even with colours off, and the access log writes one line per request.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .fmt_fields(crate::logging::TextFields)
+            .event_format(crate::logging::TextLine)
             .with_writer(writer)
             .try_init();
     }

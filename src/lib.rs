@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod mail;
 pub mod scheduler;
 pub mod server;
