@@ -2,7 +2,7 @@
 //! tracing-subscriber's default format (`<instant> <LEVEL> <span>{<fields>}: <target>: <message>
 //! <fields>`), written without its colour machinery, which it runs even with colours off.
 //! The access log writes one such line per request: tracing-subscriber's own formatting of it
-//! cost as much as the rest of a `/healthz` request (BENCHMARKS.md).
+//! cost 18,900 instructions, against 26,500 for the rest of a `/healthz` request (BENCHMARKS.md).
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};

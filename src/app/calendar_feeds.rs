@@ -121,14 +121,20 @@ impl Charte {
             // rules shows nothing rather than someone else's deadlines.
             Reach::Everything | Reach::Academie(_) | Reach::Nothing => {}
         }
-        let mut messages: HashMap<String, Message> = HashMap::new();
-        for id in reviews.iter().map(|r| &r.message_id) {
-            if !messages.contains_key(id)
-                && let Some(m) = self.store.message(id).await?
-            {
-                messages.insert(id.clone(), m);
-            }
-        }
+        let ids: Vec<String> = reviews
+            .iter()
+            .map(|r| r.message_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Read together, in one round trip.
+        let messages: HashMap<String, Message> = self
+            .store
+            .messages_with_summaries(&ids)
+            .await?
+            .into_iter()
+            .map(|(m, _)| (m.id.clone(), m))
+            .collect();
         let uais: Vec<Uai> = reviews
             .iter()
             .map(|r| r.uai.clone())

@@ -223,13 +223,9 @@ pub struct Charte {
 /// Schools whose last rendered feed is kept (about 10 KB each).
 const RENDERED_FEEDS_MAX: usize = 2048;
 
-/// `scheme://host:port` of a URL (the whole text when it has no path).
+/// `scheme://host:port` of a URL (the text as given when it does not parse).
 fn origin_of(url: &str) -> String {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
-        Some(i) => url[..after_scheme + i].to_owned(),
-        None => url.to_owned(),
-    }
+    reqwest::Url::parse(url).map_or_else(|_| url.to_owned(), |u| u.origin().ascii_serialization())
 }
 
 fn b64(s: &str) -> String {

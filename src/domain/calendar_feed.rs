@@ -42,12 +42,11 @@ impl CalendarFeed {
         }
     }
 
-    /// Whether `secret` opens this feed (compared in constant time: the comparison must not
-    /// tell an attacker how many characters they got right).
+    /// Whether `secret` opens this feed. Digests are compared, not secrets: how long the
+    /// comparison takes can tell at most how much of a SHA-256 an attempt got right, which
+    /// says nothing of the secret.
     pub fn opens_with(&self, secret: &str) -> bool {
-        let given = digest(secret);
-        let (a, b) = (given.as_bytes(), self.secret_sha256.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        digest(secret) == self.secret_sha256
     }
 }
 
@@ -66,8 +65,6 @@ pub struct Entry {
     pub summary: String,
     /// The details, in French.
     pub description: String,
-    /// The review it is about.
-    pub review_id: String,
     /// Whether it is a deadline (an alarm the day before is useful) or a dispute's start.
     pub is_deadline: bool,
 }
@@ -114,7 +111,6 @@ pub fn entry(owner: Role, review: &Review, message: &Message, school_name: &str)
                 at,
                 summary,
                 description,
-                review_id: review.id.clone(),
                 is_deadline: true,
             })
         }
@@ -131,7 +127,6 @@ pub fn entry(owner: Role, review: &Review, message: &Message, school_name: &str)
                     "Vous avez été saisi le {} d'un litige sur « {title} » pour {school}. La charte demande un arbitrage rapide.",
                     words(escalation.at)
                 ),
-                review_id: review.id.clone(),
                 is_deadline: false,
             })
         }

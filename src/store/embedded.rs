@@ -1449,15 +1449,7 @@ impl Store for EmbeddedStore {
                 t.insert(feed.id.as_str(), encode(&feed)?.as_slice())
                     .map_err(other)?;
                 let mut of = txn.open_table(CALENDAR_FEEDS_OF).map_err(other)?;
-                of.insert(
-                    (
-                        feed.owner.subject.as_str(),
-                        nanos(feed.created_at),
-                        feed.id.as_str(),
-                    ),
-                    (),
-                )
-                .map_err(other)?;
+                of.insert(owner_key(&feed), ()).map_err(other)?;
             }
             txn.commit().map_err(other)
         })
@@ -1497,30 +1489,32 @@ impl Store for EmbeddedStore {
         let id = id.to_owned();
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(other)?;
-            let existed = {
+            let feed: CalendarFeed = {
                 let mut t = txn.open_table(CALENDAR_FEEDS).map_err(other)?;
-                let removed = t.remove(id.as_str()).map_err(other)?;
-                match removed {
-                    Some(v) => {
-                        let feed: CalendarFeed = decode(v.value())?;
-                        drop(v);
-                        let mut of = txn.open_table(CALENDAR_FEEDS_OF).map_err(other)?;
-                        of.remove((
-                            feed.owner.subject.as_str(),
-                            nanos(feed.created_at),
-                            feed.id.as_str(),
-                        ))
-                        .map_err(other)?;
-                        true
-                    }
-                    None => false,
-                }
+                // Nothing written yet: dropping the transaction leaves the store as it was.
+                let Some(v) = t.remove(id.as_str()).map_err(other)? else {
+                    return Ok(false);
+                };
+                decode(v.value())?
             };
+            txn.open_table(CALENDAR_FEEDS_OF)
+                .map_err(other)?
+                .remove(owner_key(&feed))
+                .map_err(other)?;
             txn.commit().map_err(other)?;
-            Ok(existed)
+            Ok(true)
         })
         .await
     }
+}
+
+/// A calendar feed's place among its owner's: (subject, creation, id).
+fn owner_key(feed: &CalendarFeed) -> (&str, i128, &str) {
+    (
+        feed.owner.subject.as_str(),
+        nanos(feed.created_at),
+        feed.id.as_str(),
+    )
 }
 
 /// The first `limit` rows of a time index (ns, id) from before `before`.
