@@ -117,6 +117,42 @@ pub struct ServeConfig {
     /// Longest wait between two attempts, in seconds.
     #[arg(long, env = "CHARTE_MAIL_RETRY_MAX_SECS", default_value_t = 3600)]
     pub mail_retry_max_secs: u64,
+    /// Hosts webhooks may be delivered to although they resolve to private or loopback
+    /// addresses (an ENT on the same network), comma-separated; none by default.
+    #[arg(long, env = "CHARTE_WEBHOOK_ALLOW_HOSTS", value_delimiter = ',')]
+    pub webhook_allow_hosts: Vec<String>,
+    /// Pauses before each retry of a failed webhook delivery, comma-separated (`5s`, `5m`, `2h`);
+    /// the delivery is given up after the last. Default: Standard Webhooks' schedule.
+    #[arg(
+        long,
+        env = "CHARTE_WEBHOOK_RETRY_SCHEDULE",
+        value_delimiter = ',',
+        default_value = "5s,5m,30m,2h,5h,10h,10h"
+    )]
+    pub webhook_retry_schedule: Vec<Pause>,
+}
+
+/// A pause written `<n>s`, `<n>m` or `<n>h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause(pub std::time::Duration);
+
+impl std::str::FromStr for Pause {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (n, unit) = s.split_at(s.len().saturating_sub(1));
+        let n: u64 = n
+            .parse()
+            .map_err(|_| format!("durée illisible « {s} » : écrivez par exemple 5s, 5m ou 2h"))?;
+        let secs = match unit {
+            "s" => n,
+            "m" => n * 60,
+            "h" => n * 3600,
+            _ => return Err(format!("unité inconnue dans « {s} » : s, m ou h")),
+        };
+        Ok(Pause(std::time::Duration::from_secs(secs)))
+    }
 }
 
 impl ServeConfig {

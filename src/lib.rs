@@ -17,3 +17,4 @@ pub mod mail;
 pub mod scheduler;
 pub mod server;
 pub mod store;
+pub mod webhooks;

@@ -255,6 +255,8 @@ pub struct HttpOptions {
     pub rate_limits: RateSettings,
     /// A listener of its own for `/metrics` (then not served on the API's).
     pub metrics_listener: Option<tokio::net::TcpListener>,
+    /// How webhooks are delivered.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl HttpOptions {
@@ -264,6 +266,7 @@ impl HttpOptions {
             frame_ancestors,
             rate_limits: RateSettings::default(),
             metrics_listener: None,
+            webhooks: Default::default(),
         }
     }
 }
@@ -363,6 +366,11 @@ pub async fn start_with(
         charte.clone(),
         rx.clone(),
     )));
+    tasks.push(tokio::spawn(crate::webhooks::run(
+        charte.clone(),
+        options.webhooks,
+        rx.clone(),
+    )));
     tasks.push(tokio::spawn(crate::scheduler::run(charte.clone(), rx)));
     Ok(Running {
         addr,
@@ -407,6 +415,7 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     if let Some(url) = &cfg.public_url {
         charte = charte.with_public_url(url.clone());
     }
+    charte = charte.with_webhook_allow_hosts(cfg.webhook_allow_hosts.clone());
     let charte = Arc::new(charte);
     let indexed = charte.index_read_models_once().await?;
     if indexed > 0 {
@@ -433,6 +442,10 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             per_address: Rate::new(cfg.rate_per_address, cfg.burst_per_address),
         },
         metrics_listener,
+        webhooks: crate::webhooks::WebhookSettings {
+            schedule: cfg.webhook_retry_schedule.iter().map(|d| d.0).collect(),
+            ..Default::default()
+        },
     };
     let running = start_with(
         listener,

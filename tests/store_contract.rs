@@ -8,6 +8,9 @@ use charte::domain::audit::{AuditAction, AuditEntry, ChainHead, MESSAGE_CHAIN};
 use charte::domain::calendar_feed::CalendarFeed;
 use charte::domain::notification::{EmailKind, OutboxEmail};
 use charte::domain::review::ReviewState;
+use charte::domain::webhook::{
+    DeliveryState, Event, EventData, EventLinks, EventType, Webhook, WebhookDelivery, WebhookScope,
+};
 use charte::store::embedded::EmbeddedStore;
 use charte::store::redis::RedisStore;
 use charte::store::{Commit, FeedTag, IdempotencyRecord, InboxOf, Store, StoreError};
@@ -465,6 +468,349 @@ async fn calendar_feeds_are_kept_per_owner_oldest_first_until_deleted(store: &dy
     assert_eq!(ids(store.calendar_feeds_of("h1").await.unwrap()), ["f-new"]);
 }
 
+fn event(n: u32) -> Event {
+    Event {
+        id: format!("evt_{n}"),
+        kind: EventType::ReviewOpened,
+        timestamp: T0,
+        data: EventData {
+            message_id: "m1".into(),
+            authority_id: "region-grand-est".into(),
+            uai: Some("0570054Z".into()),
+            review_id: Some(format!("r{n}")),
+            version: Some(1),
+            decision: None,
+            live_from: None,
+            display_until: None,
+            links: EventLinks {
+                message: "http://x/v1/messages/m1".into(),
+                review: None,
+                feed: None,
+            },
+        },
+    }
+}
+
+async fn events_are_logged_by_the_commit_in_order_and_read_after_a_position(store: &dyn Store) {
+    assert_eq!(store.last_event_position().await.unwrap(), None);
+    assert!(store.events_after(None, 10).await.unwrap().is_empty());
+    store
+        .commit(Commit {
+            events: vec![event(1), event(2)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // A refused commit logs nothing.
+    let refused = store
+        .commit(Commit {
+            messages: vec![{
+                let mut m = message("m-stale", "region-grand-est", &["0570054Z"], T0);
+                m.revision = 3;
+                m
+            }],
+            events: vec![event(99)],
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))));
+    store
+        .commit(Commit {
+            events: (3..=12).map(event).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let all = store.events_after(None, 100).await.unwrap();
+    let ids: Vec<String> = all.iter().map(|(_, e)| e.id.clone()).collect();
+    assert_eq!(
+        ids,
+        (1..=12).map(|n| format!("evt_{n}")).collect::<Vec<_>>()
+    );
+    let positions: Vec<&String> = all.iter().map(|(p, _)| p).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    assert_eq!(all[3].1, event(4));
+    // Paging after a position.
+    let page = store.events_after(Some(&all[9].0), 100).await.unwrap();
+    assert_eq!(
+        page.iter().map(|(_, e)| e.id.as_str()).collect::<Vec<_>>(),
+        ["evt_11", "evt_12"]
+    );
+    let first = store.events_after(None, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(
+        store.last_event_position().await.unwrap().as_ref(),
+        Some(&all[11].0)
+    );
+}
+
+async fn webhook_deliveries_are_routed_once_queued_in_log_order_and_paged(store: &dyn Store) {
+    let admin = charte::domain::actor::Actor {
+        subject: "admin".into(),
+        name: "Admin".into(),
+        role: charte::domain::actor::Role::Admin,
+        authority: None,
+        uais: vec![],
+        academie: None,
+        arbitrator: None,
+    };
+    let hook = |id: &str, at: OffsetDateTime| Webhook {
+        id: id.into(),
+        url: "https://ent.example/hook".into(),
+        events: EventType::ALL.to_vec(),
+        scope: WebhookScope::All,
+        owner: admin.clone(),
+        secrets: vec![],
+        created_at: at,
+        disabled: None,
+        since: None,
+    };
+    store
+        .put_webhook(&hook("w2", T0 + time::Duration::hours(1)))
+        .await
+        .unwrap();
+    store.put_webhook(&hook("w1", T0)).await.unwrap();
+    let ids: Vec<String> = store
+        .webhooks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
+    assert_eq!(ids, ["w1", "w2"]);
+    assert_eq!(store.webhook("w1").await.unwrap(), Some(hook("w1", T0)));
+
+    store
+        .commit(Commit {
+            events: (1..=5).map(event).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.routed_position().await.unwrap(), None);
+    let log = store.events_after(None, 10).await.unwrap();
+    let delivery = |(position, e): &(String, Event), n: usize| WebhookDelivery {
+        id: format!("d{n}"),
+        webhook_id: "w1".into(),
+        position: position.clone(),
+        event: e.clone(),
+        state: DeliveryState::Queued,
+        attempts: 0,
+        next_attempt_at: T0,
+        last_status: None,
+        last_error: None,
+        created_at: T0,
+        finished_at: None,
+    };
+    let deliveries: Vec<WebhookDelivery> = log
+        .iter()
+        .enumerate()
+        .map(|(n, e)| delivery(e, n))
+        .collect();
+    // Routed in reverse order of writing: the queue still follows the log.
+    let mut reversed = deliveries.clone();
+    reversed.reverse();
+    store.route_events(&reversed, &log[4].0).await.unwrap();
+    assert_eq!(
+        store.routed_position().await.unwrap().as_ref(),
+        Some(&log[4].0)
+    );
+    let queued = store.queued_deliveries("w1", 2).await.unwrap();
+    assert_eq!(queued, deliveries[..2].to_vec());
+    assert!(store.queued_deliveries("w2", 10).await.unwrap().is_empty());
+
+    // The first one delivered leaves the queue; its record stays, changed.
+    let mut done = deliveries[0].clone();
+    done.state = DeliveryState::Delivered;
+    done.attempts = 1;
+    store.put_delivery(&done).await.unwrap();
+    let queued = store.queued_deliveries("w1", 10).await.unwrap();
+    assert_eq!(queued.first().map(|d| d.id.as_str()), Some("d1"));
+    assert_eq!(queued.len(), 4);
+    assert_eq!(store.delivery("d0").await.unwrap(), Some(done.clone()));
+
+    // Every delivery, newest first, paged by cursor.
+    let page = store.deliveries_of("w1", None, 3).await.unwrap();
+    assert_eq!(
+        page.iter().map(|(_, d)| d.id.as_str()).collect::<Vec<_>>(),
+        ["d4", "d3", "d2"]
+    );
+    let rest = store
+        .deliveries_of("w1", Some(&page[2].0), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|(_, d)| d.id.as_str()).collect::<Vec<_>>(),
+        ["d1", "d0"]
+    );
+    assert_eq!(rest[1].1, done);
+
+    // Deleting the subscription empties its queue.
+    assert!(store.delete_webhook("w1").await.unwrap());
+    assert!(!store.delete_webhook("w1").await.unwrap());
+    assert_eq!(store.webhook("w1").await.unwrap(), None);
+    assert!(store.queued_deliveries("w1", 10).await.unwrap().is_empty());
+    assert_eq!(store.webhooks().await.unwrap().len(), 1);
+}
+
+async fn a_lease_is_held_by_one_holder_until_it_runs_out(store: &dyn Store) {
+    let ttl = std::time::Duration::from_millis(300);
+    assert!(store.take_lease("webhooks", "a", ttl).await.unwrap());
+    assert!(!store.take_lease("webhooks", "b", ttl).await.unwrap());
+    // Its holder renews it.
+    assert!(store.take_lease("webhooks", "a", ttl).await.unwrap());
+    assert!(store.take_lease("other", "b", ttl).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(store.take_lease("webhooks", "b", ttl).await.unwrap());
+    assert!(!store.take_lease("webhooks", "a", ttl).await.unwrap());
+}
+
+async fn scheduled_events_wait_for_their_instant_and_a_cancelled_one_is_never_logged(
+    store: &dyn Store,
+) {
+    let at = |n: u32, message: &str, hours: i64| {
+        let mut e = event(n);
+        e.data.message_id = message.into();
+        e.timestamp = T0 + time::Duration::hours(hours);
+        e
+    };
+    store
+        .commit(Commit {
+            scheduled: vec![
+                at(1, "m1", 3),
+                at(2, "m2", 1),
+                at(3, "m1", 2),
+                at(4, "m2", 30),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.next_scheduled_event().await.unwrap(),
+        Some(T0 + time::Duration::hours(1))
+    );
+    assert!(store.due_scheduled_events(T0, 10).await.unwrap().is_empty());
+    let due = store
+        .due_scheduled_events(T0 + time::Duration::hours(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["evt_2", "evt_3"]
+    );
+    assert_eq!(due[0], at(2, "m2", 1));
+    // m2 withdrawn: its scheduled events are cancelled in the same commit.
+    store
+        .commit(Commit {
+            unschedule: vec!["m2".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Releasing evt_2 (cancelled meanwhile) logs nothing; evt_3 is logged; evt_1 is forgotten.
+    store
+        .release_scheduled(&[at(2, "m2", 1), at(3, "m1", 2)], &[at(1, "m1", 3)])
+        .await
+        .unwrap();
+    let log = store.events_after(None, 10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|(_, e)| e.id.as_str()).collect::<Vec<_>>(),
+        ["evt_3"]
+    );
+    assert_eq!(store.next_scheduled_event().await.unwrap(), None);
+    assert!(
+        store
+            .due_scheduled_events(T0 + time::Duration::days(9), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Released twice: logged once.
+    store
+        .release_scheduled(&[at(3, "m1", 2)], &[])
+        .await
+        .unwrap();
+    assert_eq!(store.events_after(None, 10).await.unwrap().len(), 1);
+}
+
+async fn routed_events_and_finished_deliveries_expire_and_queued_ones_stay(store: &dyn Store) {
+    let dated = |n: u32, days: i64| {
+        let mut e = event(n);
+        e.timestamp = T0 + time::Duration::days(days);
+        e
+    };
+    store
+        .commit(Commit {
+            events: vec![dated(1, 0), dated(2, 1), dated(3, 10)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let log = store.events_after(None, 10).await.unwrap();
+    let before = T0 + time::Duration::days(5);
+    // Nothing routed yet: nothing expires.
+    assert_eq!(store.expire_webhook_records(before, 100).await.unwrap(), 0);
+    let delivery = |id: &str, n: usize, state: DeliveryState, finished: Option<OffsetDateTime>| {
+        WebhookDelivery {
+            id: id.into(),
+            webhook_id: "w".into(),
+            position: log[n].0.clone(),
+            event: log[n].1.clone(),
+            state,
+            attempts: 1,
+            next_attempt_at: T0,
+            last_status: None,
+            last_error: None,
+            created_at: T0,
+            finished_at: finished,
+        }
+    };
+    store
+        .route_events(
+            &[
+                delivery("old", 0, DeliveryState::Delivered, Some(T0)),
+                delivery("dead", 1, DeliveryState::Dead, Some(T0)),
+                delivery("queued", 1, DeliveryState::Queued, None),
+                delivery(
+                    "recent",
+                    2,
+                    DeliveryState::Delivered,
+                    Some(T0 + time::Duration::days(9)),
+                ),
+            ],
+            &log[2].0,
+        )
+        .await
+        .unwrap();
+    // A replayed delivery is queued again: it no longer counts as finished.
+    let mut replayed = delivery("dead", 1, DeliveryState::Dead, Some(T0));
+    assert!(replayed.replay(T0));
+    store.put_delivery(&replayed).await.unwrap();
+    // Two old events and one old delivery go; the recent ones and the queued ones stay.
+    assert_eq!(store.expire_webhook_records(before, 100).await.unwrap(), 3);
+    let kept: Vec<String> = store
+        .events_after(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.id)
+        .collect();
+    assert_eq!(kept, ["evt_3"]);
+    assert_eq!(store.delivery("old").await.unwrap(), None);
+    let left: Vec<String> = store
+        .deliveries_of("w", None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, d)| d.id)
+        .collect();
+    let mut left = left;
+    left.sort();
+    assert_eq!(left, ["dead", "queued", "recent"]);
+    assert_eq!(store.expire_webhook_records(before, 100).await.unwrap(), 0);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -524,6 +870,11 @@ contract!(
     schools_and_academies_enter_a_message_timeline_with_the_commit_that_concerns_them,
     a_school_s_reviews_of_several_messages_are_read_together,
     calendar_feeds_are_kept_per_owner_oldest_first_until_deleted,
+    events_are_logged_by_the_commit_in_order_and_read_after_a_position,
+    webhook_deliveries_are_routed_once_queued_in_log_order_and_paged,
+    a_lease_is_held_by_one_holder_until_it_runs_out,
+    scheduled_events_wait_for_their_instant_and_a_cancelled_one_is_never_logged,
+    routed_events_and_finished_deliveries_expire_and_queued_ones_stay,
 );
 
 #[tokio::test]

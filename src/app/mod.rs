@@ -19,6 +19,7 @@ mod revise;
 mod submit;
 mod tacit;
 pub mod views;
+pub mod webhooks;
 mod withdraw;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -214,6 +215,10 @@ pub struct Charte {
     public_url: String,
     /// Tacit approvals recorded by this instance (exported as a metric).
     tacit_approvals: Arc<std::sync::atomic::AtomicU64>,
+    /// Hosts webhooks may be delivered to although they resolve to private addresses.
+    webhook_allow_hosts: Arc<Vec<String>>,
+    /// Wakes the webhook worker when this instance commits events.
+    events_queued: Arc<Notify>,
     /// Fingerprint of the authorities' names, computed once, for the feed's entity tag.
     names_tag: std::sync::OnceLock<String>,
     /// The last feed rendered for each school, with its entity tag.
@@ -388,7 +393,15 @@ impl Charte {
             names_tag: Default::default(),
             rendered_feeds: Default::default(),
             fan_outs: Default::default(),
+            webhook_allow_hosts: Default::default(),
+            events_queued: Default::default(),
         }
+    }
+
+    /// The same service, delivering webhooks to these hosts even on private addresses.
+    pub fn with_webhook_allow_hosts(mut self, hosts: Vec<String>) -> Charte {
+        self.webhook_allow_hosts = Arc::new(hosts);
+        self
     }
 
     /// The same service, handing out links on `public_url` (by default the origin of the
@@ -458,12 +471,17 @@ impl Charte {
         if let Some(m) = about {
             commit.derive_feed(m);
             commit.derive_timelines(m);
+            self.derive_events(&mut commit, m);
         }
         let wakes = commit.reviews.iter().any(|r| r.state.deadline_runs());
+        let events = !commit.events.is_empty();
         match self.store.commit(commit).await {
             Ok(()) => {
                 if wakes {
                     self.wake.notify_one();
+                }
+                if events {
+                    self.events_queued.notify_one();
                 }
                 Ok(true)
             }

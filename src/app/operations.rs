@@ -93,6 +93,13 @@ impl Charte {
             let n = self.store.expire_before(before, BATCH).await?;
             total += n;
             if n < BATCH {
+                break;
+            }
+        }
+        loop {
+            let n = self.store.expire_webhook_records(before, BATCH).await?;
+            total += n;
+            if n < BATCH {
                 return Ok(total);
             }
         }

@@ -419,6 +419,7 @@ impl Charte {
             feed: vec![],
             fan_out,
             timelines: vec![],
+            ..Default::default()
         };
         if !self.commit(commit, Some(&message)).await? {
             // Only the idempotency key can collide for a brand-new message: a concurrent twin won.

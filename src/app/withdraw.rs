@@ -1,6 +1,8 @@
 //! Withdrawing a message: every open review closed, every display ended, each head told.
 
 use super::*;
+use crate::domain::message::Publication;
+use crate::domain::webhook::{EventFactory, EventType};
 
 impl Charte {
     /// Withdraws a message everywhere: open reviews end, publications stop.
@@ -26,6 +28,7 @@ impl Charte {
                 )));
             }
             let now = self.now();
+            let displayed = message.clone();
             let motive = crate::domain::optional_note("motive", motive.as_deref())
                 .map_err(|v| AppError::Invalid(vec![v]))?;
             message.withdrawn = Some(Withdrawal {
@@ -34,6 +37,22 @@ impl Charte {
                 motive: motive.clone(),
             });
             let reviews = self.store.reviews_of_message(message_id).await?;
+            // The schools displaying it now see their display end with the withdrawal.
+            let factory = EventFactory {
+                message: &displayed,
+                base: &self.public_url,
+            };
+            let live: BTreeMap<&Uai, Publication> = reviews
+                .iter()
+                .filter_map(|r| {
+                    let p = Publication::of(&displayed, r).filter(|p| p.is_live(now))?;
+                    Some((&r.uai, p))
+                })
+                .collect();
+            let events: Vec<_> = live
+                .iter()
+                .map(|(uai, p)| factory.display(EventType::PublicationEnded, uai, p, now))
+                .collect();
             // Every school told of the withdrawal, read at once.
             let mut uais: Vec<Uai> = reviews.iter().map(|r| r.uai.clone()).collect();
             uais.sort();
@@ -121,6 +140,8 @@ impl Charte {
                         messages: vec![message.clone()],
                         reviews: changed,
                         outbox,
+                        events,
+                        unschedule: vec![message.id.clone()],
                         ..Default::default()
                     },
                 )

@@ -27,11 +27,14 @@ pub enum Action {
     Administer,
     /// Subscribe a calendar to one's own deadlines (reviews, disputes, pending schools).
     FollowDeadlines,
+    /// Subscribe a receiver to webhooks (the ENT for its schools, an authority for its
+    /// messages, administrators for anything).
+    SubscribeWebhooks,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::WriteMessages,
         Action::Review,
         Action::Escalate,
@@ -40,6 +43,7 @@ impl Action {
         Action::ListDisputes,
         Action::Administer,
         Action::FollowDeadlines,
+        Action::SubscribeWebhooks,
     ];
 
     /// Whether the role may take this action at all (its scope is checked on the item).
@@ -63,6 +67,9 @@ impl Action {
                 role,
                 Head | Arbitrator | AuthorityAgent | AuthorityRepresentative
             ),
+            Action::SubscribeWebhooks => {
+                matches!(role, Admin | Ent | AuthorityAgent | AuthorityRepresentative)
+            }
         }
     }
 
@@ -90,6 +97,9 @@ impl Action {
             Action::Administer => "Réservé aux administrateurs.",
             Action::FollowDeadlines => {
                 "Seuls les chefs d'établissement, les autorités d'arbitrage et les agents des collectivités ont des échéances à suivre dans un calendrier."
+            }
+            Action::SubscribeWebhooks => {
+                "Seuls l'ENT, les collectivités et les administrateurs s'abonnent aux webhooks."
             }
         }
     }
@@ -208,15 +218,15 @@ mod tests {
     /// The charter's table: which role may take which action. One row per role, in the
     /// order of [`Action::ALL`].
     #[rustfmt::skip]
-    const TABLE: [(Role, [bool; 8]); 7] = [
+    const TABLE: [(Role, [bool; 9]); 7] = [
         //                        write  review escal. arbit. coprod disput admin  calendar
-        (AuthorityAgent,          [true,  false, false, false, false, true,  false, true]),
-        (AuthorityRepresentative, [true,  false, true,  false, false, true,  false, true]),
-        (Head,                    [false, true,  false, false, false, false, false, true]),
-        (AcademicServices,        [false, false, false, false, true,  false, false, false]),
-        (Arbitrator,              [false, false, false, true,  false, true,  false, true]),
-        (Ent,                     [false, false, false, false, false, false, false, false]),
-        (Admin,                   [false, false, false, false, false, true,  true,  false]),
+        (AuthorityAgent,          [true,  false, false, false, false, true,  false, true,  true]),
+        (AuthorityRepresentative, [true,  false, true,  false, false, true,  false, true,  true]),
+        (Head,                    [false, true,  false, false, false, false, false, true,  false]),
+        (AcademicServices,        [false, false, false, false, true,  false, false, false, false]),
+        (Arbitrator,              [false, false, false, true,  false, true,  false, true,  false]),
+        (Ent,                     [false, false, false, false, false, false, false, false, true]),
+        (Admin,                   [false, false, false, false, false, true,  true,  false, true]),
     ];
 
     fn index(role: Role) -> usize {

@@ -12,6 +12,7 @@ pub mod message;
 pub mod notification;
 pub mod review;
 pub mod uai;
+pub mod webhook;
 
 use serde::Serialize;
 

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod probes;
 pub mod rate_limit;
 pub mod reviews;
+pub mod webhooks;
 pub mod widget;
 
 use std::sync::Arc;
@@ -129,6 +130,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(metrics::metrics))
         .merge(labels::router())
         .merge(calendar_feeds::router())
+        .merge(webhooks::router())
         .split_for_parts();
     (router, doc)
 }

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 /// French summary of each operation, by operation id.
-const SUMMARIES: [(&str, &str); 30] = [
+const SUMMARIES: [(&str, &str); 37] = [
     (
         "submit_message",
         "Soumettre une communication à l'examen (ou publier une urgence)",
@@ -82,11 +82,30 @@ const SUMMARIES: [(&str, &str); 30] = [
         "calendar",
         "Lire un calendrier privé (iCalendar, avec le secret de son adresse)",
     ),
+    (
+        "create_webhook",
+        "Abonner un destinataire aux webhooks signés (secret montré une fois)",
+    ),
+    ("list_webhooks", "Lister ses abonnements webhooks"),
+    ("get_webhook", "Lire un abonnement webhook"),
+    ("delete_webhook", "Supprimer un abonnement webhook"),
+    (
+        "rotate_webhook_secret",
+        "Changer le secret de signature (l'ancien signe encore 24 h)",
+    ),
+    (
+        "webhook_deliveries",
+        "Livraisons d'un abonnement, les plus récentes d'abord",
+    ),
+    (
+        "retry_webhook_delivery",
+        "Relivrer une livraison abandonnée",
+    ),
 ];
 
 /// Statuses an operation returns beyond the generic ones (by operation id): role refusals
 /// (403), unknown or invisible resources (404), states that forbid the action (409).
-const SPECIFIC: [(&str, &[u16]); 21] = [
+const SPECIFIC: [(&str, &[u16]); 28] = [
     ("submit_message", &[403, 409]),
     ("get_message", &[404]),
     ("message_reviews", &[404]),
@@ -110,10 +129,17 @@ const SPECIFIC: [(&str, &[u16]); 21] = [
     // Read without a token, but through the same edge as every route (quota, header size) and
     // from the store.
     ("calendar", &[404, 429, 431, 503]),
+    ("create_webhook", &[403, 409]),
+    ("list_webhooks", &[403]),
+    ("get_webhook", &[403, 404]),
+    ("delete_webhook", &[403, 404]),
+    ("rotate_webhook_secret", &[403, 404]),
+    ("webhook_deliveries", &[403, 404]),
+    ("retry_webhook_delivery", &[403, 404, 409]),
 ];
 
 /// Formats of response fields the views carry as text: instants (RFC 3339) and dates.
-const FORMATS: [(&str, &str, &str); 24] = [
+const FORMATS: [(&str, &str, &str); 36] = [
     ("DeadlineView", "expires_at", "date-time"),
     ("DeadlineView", "submitted_at", "date-time"),
     ("DeadlineView", "last_day", "date"),
@@ -138,6 +164,18 @@ const FORMATS: [(&str, &str, &str); 24] = [
     ("CalendarFeedCreated", "url", "uri"),
     ("CalendarFeedView", "created_at", "date-time"),
     ("CalendarFeedView", "id", "uuid"),
+    ("WebhookRequest", "url", "uri"),
+    ("WebhookView", "url", "uri"),
+    ("WebhookView", "id", "uuid"),
+    ("WebhookView", "created_at", "date-time"),
+    ("WebhookView", "previous_secret_expires_at", "date-time"),
+    ("DisabledView", "at", "date-time"),
+    ("DeliveryView", "id", "uuid"),
+    ("DeliveryView", "next_attempt_at", "date-time"),
+    ("DeliveryView", "created_at", "date-time"),
+    ("DeliveryView", "finished_at", "date-time"),
+    ("WebhookPayload", "timestamp", "date-time"),
+    ("EventLinks", "message", "uri"),
 ];
 
 /// French description of each error status.
@@ -168,6 +206,9 @@ pub fn refine(doc: &utoipa::openapi::OpenApi) -> Value {
 }
 
 fn refine_value(doc: &mut Value) {
+    if let Some(doc) = doc.as_object_mut() {
+        doc.insert("webhooks".into(), webhooks());
+    }
     if let Some(schemas) = doc
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
@@ -195,6 +236,40 @@ fn refine_value(doc: &mut Value) {
             }
         }
     }
+}
+
+/// What charte sends to subscribed receivers (OpenAPI 3.1 `webhooks`): one POST per event type,
+/// signed as Standard Webhooks says; any 2xx acknowledges it, 410 ends the subscription, anything
+/// else is retried.
+fn webhooks() -> Value {
+    let header = |name: &str, description: &str| {
+        json!({"name": name, "in": "header", "required": true, "description": description,
+            "schema": {"type": "string"}})
+    };
+    let mut out = Map::new();
+    for kind in crate::domain::webhook::EventType::ALL {
+        out.insert(
+            kind.name().into(),
+            json!({"post": {
+                "operationId": format!("webhook_{}", kind.name().replace('.', "_")),
+                "summary": kind.label(),
+                "tags": ["webhooks"],
+                "parameters": [
+                    header("webhook-id", "Identifiant de l'événement, le même à chaque nouvelle tentative (dédoublonnez avec)"),
+                    header("webhook-timestamp", "Instant de l'envoi, en secondes depuis l'époque Unix (refusez s'il est trop ancien)"),
+                    header("webhook-signature", "`v1,` et la base64 du HMAC-SHA256 de `id.timestamp.corps` par le secret ; plusieurs, séparées par des espaces, pendant une rotation"),
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/WebhookPayload"}}}},
+                "responses": {
+                    "2XX": {"description": "Reçu : la livraison est terminée"},
+                    "410": {"description": "Le destinataire n'en veut plus : l'abonnement est désactivé"},
+                    "default": {"description": "Toute autre réponse, ou aucune en 15 s : nouvelle tentative selon le calendrier (Retry-After respecté)"}
+                }
+            }}),
+        );
+    }
+    Value::Object(out)
 }
 
 fn header_doc(name: &str) -> Value {
@@ -268,8 +343,14 @@ fn refine_operation(path: &str, op: &mut Map<String, Value>) {
     }
 
     // The bodiless actions take nothing or `{}`; `null` is refused.
-    if matches!(id.as_str(), "approve" | "coproduce" | "create_feed")
-        && let Some(body) = op.get_mut("requestBody")
+    if matches!(
+        id.as_str(),
+        "approve"
+            | "coproduce"
+            | "create_feed"
+            | "rotate_webhook_secret"
+            | "retry_webhook_delivery"
+    ) && let Some(body) = op.get_mut("requestBody")
     {
         body["required"] = json!(false);
         body["content"] =
@@ -287,6 +368,9 @@ fn refine_operation(path: &str, op: &mut Map<String, Value>) {
             }
             // Messages, reviews and disputes are named by UUIDs; emails by their own ids.
             if p["name"] == "id" && p["in"] == "path" && id != "retry_dead_letter" {
+                p["schema"] = json!({"type": "string", "format": "uuid"});
+            }
+            if p["name"] == "delivery_id" && p["in"] == "path" {
                 p["schema"] = json!({"type": "string", "format": "uuid"});
             }
             if p["name"] == "uai" && p["in"] == "path" {

@@ -19,6 +19,10 @@
 --                                    state is read by merging them: one set fewer to write)
 --   PUB <channel> <message>          tells every replica (the schools whose feed changed); the
 --                                    messages of one commit go out as one, separated by spaces
+--   EVENT <stream> <json>            appends an event to the webhooks' log (XADD, field `e`)
+--   UNSCHEDULE <zset> <hash> <set>   cancels the scheduled events listed in <set> (a message's):
+--                                    out of <zset> and <hash>; a commit that cancels schedules
+--                                    nothing, so these direct calls cross no gathered write
 --   BUMP <key>                       a version: max(stored + 1, Redis's clock in µs), so a version
 --                                    handed out before the data was wiped cannot come back
 --
@@ -42,7 +46,8 @@ end
 -- Arguments each write takes after its name.
 local arity = {
   SET = 2, SADD = 2, SREM = 2, ZREM = 2, RPUSH = 2, HDEL = 2,
-  HSET = 3, ZADD = 3, ZADDNOW = 2, STANDING = 5, INBOX = 6, BUMP = 1, PUB = 2,
+  HSET = 3, ZADD = 3, ZADDNOW = 2, STANDING = 5, INBOX = 6, BUMP = 1, PUB = 2, EVENT = 2,
+  UNSCHEDULE = 3,
 }
 -- Lua's stack bounds how many arguments one call may take (even, so pairs are not split).
 local CHUNK = 4000
@@ -314,6 +319,15 @@ for _, w in ipairs(writes) do
       places[a][b] = c .. "|" .. key
       gather("HSET", a, b, b, c .. "|" .. key)
     end
+  elseif op == "UNSCHEDULE" then
+    for _, id in ipairs(redis.call("SMEMBERS", c)) do
+      redis.call("ZREM", a, id)
+      redis.call("HDEL", b, id)
+    end
+    redis.call("DEL", c)
+  elseif op == "EVENT" then
+    -- Streams are never gathered: each event is its own entry, in ARGV's order.
+    redis.call("XADD", a, "*", "e", b)
   elseif op == "PUB" then
     local list = entry(published, a)
     list[#list + 1] = b

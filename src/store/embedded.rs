@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+mod webhooks;
 use redb::{
     Database, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
     ReadableTableMetadata, TableDefinition,
@@ -191,6 +193,7 @@ impl EmbeddedStore {
             txn.open_table(FAN_OUTS_DONE).map_err(other)?;
             txn.open_table(CALENDAR_FEEDS).map_err(other)?;
             txn.open_table(CALENDAR_FEEDS_OF).map_err(other)?;
+            webhooks::create_tables(&txn)?;
         }
         txn.commit().map_err(other)?;
         backfill_mail_states(&db)?;
@@ -531,6 +534,8 @@ fn apply_commit(db: &Database, c: Commit) -> StoreResult<()> {
         if let Some(job) = &c.fan_out {
             write_fan_out(&txn, job)?;
         }
+        webhooks::append_events(&txn, &c.events)?;
+        webhooks::schedule(&txn, &c.scheduled, &c.unschedule)?;
     }
     // Dropping the transaction on any early return above aborts it: nothing is half-written.
     txn.commit().map_err(other)

@@ -19,6 +19,7 @@ use crate::domain::message::{Message, Publication, Review};
 use crate::domain::notification::OutboxEmail;
 use crate::domain::review::ReviewState;
 use crate::domain::uai::Uai;
+use crate::domain::webhook::{Event, Webhook, WebhookDelivery};
 
 /// Storage failures; `Conflict` means a concurrent write won and the caller should reload.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,15 @@ pub struct Commit {
     /// Entries of the schools' and académies' message timelines, derived from the message and
     /// the reviews it opens by [`Commit::derive_timelines`].
     pub timelines: Vec<TimelineEntry>,
+    /// Events for webhooks, appended to the event log in this order (the outbox of
+    /// [`WebhookStore`]).
+    pub events: Vec<Event>,
+    /// Events that happen later (a display that starts or ends at an instant ahead), kept until
+    /// their `timestamp` and then released to the log (see [`WebhookStore::release_scheduled`]).
+    pub scheduled: Vec<Event>,
+    /// Messages whose scheduled events are cancelled (a withdrawal). A commit that cancels
+    /// schedules nothing.
+    pub unschedule: Vec<String>,
 }
 
 /// One message's place in a timeline other than its authority's (which the store derives).
@@ -567,9 +577,92 @@ pub struct MailCounts {
     pub dead: u64,
 }
 
+/// The webhooks' part of the storage port: the event log each commit appends to, the
+/// subscriptions, and each event's delivery to each subscription.
+///
+/// Positions in the event log are strings that sort in log order; a router reads the log after
+/// its position, turns each event into deliveries to the subscriptions that want it, and records
+/// its new position with them in one atomic write, so an event is routed once whatever happens.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + 'static {
+    /// Up to `limit` events of the log after `after` (from the start without it), with their
+    /// positions.
+    async fn events_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Event)>>;
+    /// The position of the log's last event (`None`: the log is empty).
+    async fn last_event_position(&self) -> StoreResult<Option<String>>;
+    /// Up to where the router has routed events.
+    async fn routed_position(&self) -> StoreResult<Option<String>>;
+    /// Writes new deliveries and the router's new position together.
+    async fn route_events(&self, deliveries: &[WebhookDelivery], position: &str)
+    -> StoreResult<()>;
+
+    /// Saves a subscription.
+    async fn put_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    /// One subscription.
+    async fn webhook(&self, id: &str) -> StoreResult<Option<Webhook>>;
+    /// Every subscription, oldest first.
+    async fn webhooks(&self) -> StoreResult<Vec<Webhook>>;
+    /// Deletes a subscription and its queue (its deliveries' records expire with the retention);
+    /// false if there was none.
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
+
+    /// Saves a delivery, in its subscription's queue while it is queued.
+    async fn put_delivery(&self, delivery: &WebhookDelivery) -> StoreResult<()>;
+    /// One delivery.
+    async fn delivery(&self, id: &str) -> StoreResult<Option<WebhookDelivery>>;
+    /// The first `limit` queued deliveries of a subscription, in log order.
+    async fn queued_deliveries(
+        &self,
+        webhook_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Up to `limit` deliveries of a subscription, newest first, before the cursor `before`;
+    /// each with its cursor.
+    async fn deliveries_of(
+        &self,
+        webhook_id: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, WebhookDelivery)>>;
+
+    /// Up to `limit` scheduled events whose instant is at or before `now`, soonest first.
+    async fn due_scheduled_events(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<Event>>;
+    /// The instant of the soonest scheduled event.
+    async fn next_scheduled_event(&self) -> StoreResult<Option<OffsetDateTime>>;
+    /// Takes scheduled events out of the schedule, atomically appending to the log those of
+    /// `publish` that were still scheduled (one cancelled meanwhile is not) and forgetting those
+    /// of `drop`.
+    async fn release_scheduled(&self, publish: &[Event], drop: &[Event]) -> StoreResult<()>;
+
+    /// Forgets, at most `limit` of each at a time, events of the log routed and logged before
+    /// `before`, and deliveries delivered or given up before it; returns how many records went.
+    async fn expire_webhook_records(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<usize>;
+
+    /// Takes or renews the lease `name` for `holder` for `ttl`: true when `holder` holds it now
+    /// (nobody else did, or theirs ran out). Measured on the store's clock.
+    async fn take_lease(&self, name: &str, holder: &str, ttl: Duration) -> StoreResult<bool>;
+}
+
+/// The key of a delivery among its subscription's: its event's position, then its id.
+pub fn delivery_key(d: &WebhookDelivery) -> String {
+    format!("{}:{}", d.position, d.id)
+}
+
 /// The storage port: what the use cases need, nothing about how it is kept.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WebhookStore {
     /// Checks that the store answers.
     async fn ping(&self) -> StoreResult<()>;
     /// Commits a transition atomically (see [`Commit`]).

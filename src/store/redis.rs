@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+mod webhooks;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
@@ -530,6 +532,37 @@ impl RedisStore {
                 );
             }
             previous = Some(rec);
+        }
+        let events = self.k(&["events"]);
+        for e in &c.events {
+            push(&mut writes, &["EVENT", &events, &json(e)?]);
+        }
+        let (scheduled, scheduled_events) = (self.k(&["scheduled"]), self.k(&["scheduled_events"]));
+        for m in &c.unschedule {
+            push(
+                &mut writes,
+                &[
+                    "UNSCHEDULE",
+                    &scheduled,
+                    &scheduled_events,
+                    &self.k(&["scheduled_of", m]),
+                ],
+            );
+        }
+        for e in &c.scheduled {
+            push(
+                &mut writes,
+                &["ZADD", &scheduled, &ms(e.timestamp).to_string(), &e.id],
+            );
+            push(&mut writes, &["HSET", &scheduled_events, &e.id, &json(e)?]);
+            push(
+                &mut writes,
+                &[
+                    "SADD",
+                    &self.k(&["scheduled_of", &e.data.message_id]),
+                    &e.id,
+                ],
+            );
         }
         for e in &c.outbox {
             // Email ids are deterministic for once-only emails (reminders): a second one is refused.

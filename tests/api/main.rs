@@ -10,4 +10,5 @@ mod errors;
 mod fan_out;
 mod helpers;
 mod lifecycle;
+mod webhooks;
 mod workflow;

@@ -15,6 +15,7 @@ use charte::mail::MailSettings;
 use charte::server::{HttpOptions, Running, load_demo_if_first_run};
 use charte::store::Store;
 use charte::store::embedded::EmbeddedStore;
+use charte::webhooks::WebhookSettings;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -64,6 +65,8 @@ pub struct TestAppBuilder {
     rate_limits: RateSettings,
     verifier: Option<Verifier>,
     widget_url: String,
+    webhooks: WebhookSettings,
+    webhook_allow_hosts: Vec<String>,
 }
 
 impl TestAppBuilder {
@@ -108,6 +111,16 @@ impl TestAppBuilder {
         self.widget_url = url.to_owned();
         self
     }
+    /// Delivers webhooks with these settings (default: the production schedule).
+    pub fn webhooks(mut self, settings: WebhookSettings) -> Self {
+        self.webhooks = settings;
+        self
+    }
+    /// Hosts webhooks may go to although they are private or loopback (default: none).
+    pub fn webhook_allow_hosts(mut self, hosts: &[&str]) -> Self {
+        self.webhook_allow_hosts = hosts.iter().map(|h| (*h).to_owned()).collect();
+        self
+    }
     /// An embedded store kept in `dir` (a restart reopens it).
     fn in_dir(mut self, dir: Arc<TempDir>) -> Self {
         self.dir = Some(dir);
@@ -127,12 +140,15 @@ impl TestAppBuilder {
             }
         };
         let clock = ManualClock::new(self.at);
-        let charte = charte::server::charte(
-            store.clone(),
-            self.clock.unwrap_or_else(|| Arc::new(clock.clone())),
-            charte::demo::directory(),
-            Calendar::default(),
-            self.widget_url,
+        let charte = Arc::new(
+            Charte::new(
+                store.clone(),
+                self.clock.unwrap_or_else(|| Arc::new(clock.clone())),
+                charte::demo::directory(),
+                Calendar::default(),
+                self.widget_url,
+            )
+            .with_webhook_allow_hosts(self.webhook_allow_hosts),
         );
         let verifier = self
             .verifier
@@ -142,6 +158,7 @@ impl TestAppBuilder {
             .expect("bind");
         let mut options = HttpOptions::new(self.frame_ancestors);
         options.rate_limits = self.rate_limits;
+        options.webhooks = self.webhooks;
         let running = charte::server::start_with(
             listener,
             charte.clone(),
@@ -242,6 +259,8 @@ impl TestApp {
             rate_limits: RateSettings::unlimited(),
             verifier: None,
             widget_url: "http://widget.test/".into(),
+            webhooks: WebhookSettings::default(),
+            webhook_allow_hosts: vec![],
         }
     }
 

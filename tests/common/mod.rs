@@ -8,3 +8,4 @@ pub mod fixtures;
 pub mod python;
 pub mod redis_server;
 pub mod smtp_server;
+pub mod webhook_receiver;
