@@ -3,6 +3,7 @@
 //! `webhook-signature`). One replica at a time holds the webhooks' lease and works; the others
 //! wait to take over, so no event is routed or sent by two of them.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,11 +52,20 @@ pub async fn run(
 ) {
     let holder = uuid::Uuid::new_v4().to_string();
     let woken = charte.events_queued();
+    // Attempts under way, each yielding its subscription's id; a subscription has at most one,
+    // so a slow receiver holds up its own events only.
+    let mut attempts: JoinSet<String> = JoinSet::new();
+    let mut in_flight: HashSet<String> = HashSet::new();
     loop {
+        while let Some(done) = attempts.try_join_next() {
+            if let Ok(id) = done {
+                in_flight.remove(&id);
+            }
+        }
         if *shutdown.borrow() {
             break;
         }
-        let pause = match work(&charte, &settings, &holder).await {
+        let pause = match work(&charte, &settings, &holder, &mut attempts, &mut in_flight).await {
             Ok(pause) => pause,
             Err(e) => {
                 tracing::warn!(error = %e, "livraison des webhooks interrompue");
@@ -69,26 +79,40 @@ pub async fn run(
             _ = tokio::time::sleep(pause) => {}
             _ = woken.notified() => {}
             _ = shutdown.changed() => {}
+            Some(done) = attempts.join_next(), if !attempts.is_empty() => {
+                if let Ok(id) = done {
+                    in_flight.remove(&id);
+                }
+            }
         }
     }
+    while attempts.join_next().await.is_some() {}
 }
 
-/// One pass: route what is new, send what is due. Returns how long to sleep (zero: at once).
+/// One pass: release what is scheduled, route what is new, start the attempts that are due.
+/// Returns how long to sleep (zero: at once).
 async fn work(
     charte: &Arc<Charte>,
     settings: &WebhookSettings,
     holder: &str,
+    attempts: &mut JoinSet<String>,
+    in_flight: &mut HashSet<String>,
 ) -> crate::app::AppResult<Duration> {
     if !charte.take_webhook_lease(holder, settings.lease).await? {
         return Ok(settings.poll);
     }
     while charte.release_scheduled_events().await? == crate::app::webhooks::ROUTE_BATCH {}
     while charte.route_webhook_events().await? == crate::app::webhooks::ROUTE_BATCH {}
-    let due = charte.due_webhook_deliveries().await?;
+    let due: Vec<_> = charte
+        .due_webhook_deliveries()
+        .await?
+        .into_iter()
+        .filter(|(w, _)| !in_flight.contains(&w.id))
+        .collect();
     if due.is_empty() {
         let now = charte.now();
         let next = [
-            charte.next_webhook_attempt().await?,
+            charte.next_webhook_attempt(in_flight).await?,
             charte.next_scheduled_event().await?,
         ]
         .into_iter()
@@ -103,10 +127,8 @@ async fn work(
             None => settings.poll,
         });
     }
-    // Each subscription's first queued delivery, all at once: a slow receiver holds up only
-    // its own events.
-    let mut attempts = JoinSet::new();
     for (webhook, delivery) in due {
+        in_flight.insert(webhook.id.clone());
         let (charte, settings) = (charte.clone(), settings.clone());
         attempts.spawn(async move {
             let outcome = attempt(&charte, &webhook, &delivery, settings.timeout).await;
@@ -126,9 +148,9 @@ async fn work(
                 ),
                 Err(e) => tracing::warn!(error = %e, "issue d'une livraison non enregistrée"),
             }
+            webhook.id
         });
     }
-    while attempts.join_next().await.is_some() {}
     Ok(Duration::ZERO)
 }
 

@@ -27,8 +27,14 @@ fn agent() -> Actor {
 #[tokio::test(start_paused = true)]
 async fn the_scheduler_sleeps_until_the_deadline_and_approves_exactly_then_and_once() {
     // The app's own scheduler, on a clock that follows tokio's paused time from Monday 09:00.
+    // The webhook worker looks at its log once a second when idle: under paused time each look
+    // is a step of the clock, and days of them would take minutes of real time.
     let app = TestApp::builder()
         .clock(Arc::new(TokioClock::starting_at(MONDAY_9AM)))
+        .webhooks(charte::webhooks::WebhookSettings {
+            poll: Duration::from_secs(3600),
+            ..Default::default()
+        })
         .spawn()
         .await;
     let (charte, store) = (&app.charte, &app.store);

@@ -495,11 +495,15 @@ impl Charte {
         Ok(due)
     }
 
-    /// When the next queued delivery is due, if any waits.
-    pub async fn next_webhook_attempt(&self) -> AppResult<Option<OffsetDateTime>> {
+    /// When the next queued delivery is due, if any waits, leaving out the subscriptions in
+    /// `busy` (an attempt of theirs is under way).
+    pub async fn next_webhook_attempt(
+        &self,
+        busy: &std::collections::HashSet<String>,
+    ) -> AppResult<Option<OffsetDateTime>> {
         let mut next: Option<OffsetDateTime> = None;
         for w in self.store.webhooks().await? {
-            if w.disabled.is_some() {
+            if w.disabled.is_some() || busy.contains(&w.id) {
                 continue;
             }
             if let Some(d) = self.store.queued_deliveries(&w.id, 1).await?.pop() {

@@ -661,3 +661,113 @@ async fn a_display_is_announced_when_it_starts_and_when_it_ends_unless_withdrawn
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.accepted().len(), 2, "the withdrawn one never came");
 }
+
+#[tokio::test]
+async fn an_emergency_and_a_tacit_approval_are_told_like_any_transition() {
+    let app = app_delivering_to_loopback(3).await;
+    let receiver = WebhookReceiver::start();
+    subscribe(&app, &app.admin(), &receiver, json!({})).await;
+    // An emergency publishes at once at both schools.
+    let agent = app.agent("departement-moselle");
+    let mut body = one_off(&[COLLEGE_JEAN_MOULIN, "0570095U"]);
+    body["kind"] = json!("emergency");
+    body["title"] = json!("Transports scolaires suspendus demain");
+    body["publish_at"] = json!("2026-11-23T09:00:00+01:00");
+    body["emergency"] = json!({"category": "weather", "justification": "Vigilance orange neige et verglas : circulation des cars interdite par arrêté préfectoral."});
+    let emergency = app.submit(&agent, body).await;
+    let got = receiver.wait_for(5, Duration::from_secs(10)).await;
+    let mut told = kinds(&got);
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            "emergency.published".to_owned(),
+            format!("publication.started@{COLLEGE_JEAN_MOULIN}"),
+            "publication.started@0570095U".to_owned(),
+            format!("review.opened@{COLLEGE_JEAN_MOULIN}"),
+            "review.opened@0570095U".to_owned(),
+        ]
+    );
+    assert!(
+        got.iter()
+            .all(|d| d.body["data"]["message_id"] == emergency["id"])
+    );
+
+    // A review left unanswered past its deadline: tacitly approved, and told so.
+    let message = app
+        .submit(&app.agent(REGION), one_off(&[LYCEE_KLEBER]))
+        .await;
+    let review = app.review_of(&message, LYCEE_KLEBER).await;
+    app.advance_to(time::macros::datetime!(2026-11-27 00:00 +01:00))
+        .await;
+    let got = receiver.wait_for(7, Duration::from_secs(10)).await;
+    let last = &got[6];
+    assert_eq!(last.kind(), "review.decided");
+    assert_eq!(last.body["data"]["decision"], "tacitly_approved");
+    assert_eq!(last.body["data"]["review_id"], json!(review));
+    assert!(got.iter().all(|d| d.verified == [0]));
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_holds_up_only_its_own_events() {
+    let app = TestApp::builder()
+        .webhooks(WebhookSettings {
+            timeout: Duration::from_secs(5),
+            ..quick_retries(3)
+        })
+        .webhook_allow_hosts(&["127.0.0.1"])
+        .spawn()
+        .await;
+    // A receiver that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let res = app
+        .post(
+            "/v1/admin/webhooks",
+            &app.admin(),
+            json!({ "url": silent_url }),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let receiver = WebhookReceiver::start();
+    subscribe(
+        &app,
+        &app.admin(),
+        &receiver,
+        json!({ "events": ["review.opened"] }),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    app.submit(&app.agent(REGION), one_off(&[LYCEE_FABERT]))
+        .await;
+    app.submit(&app.agent(REGION), one_off(&[LYCEE_KLEBER]))
+        .await;
+    receiver.wait_for(2, Duration::from_secs(4)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the other receiver waited for the silent one"
+    );
+    // The silent one's attempt times out and is recorded as a failure, in French.
+    let id = res.body["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let listed = app
+            .get(&format!("/v1/admin/webhooks/{id}/deliveries"), &app.admin())
+            .await;
+        let first = listed.body["items"].as_array().unwrap().last().cloned();
+        if let Some(d) = first.filter(|d| d["attempts"] == 1) {
+            assert_eq!(d["state"], "queued");
+            assert_eq!(d["last_error"], "pas de réponse en 5 s");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", listed.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    held.abort();
+}
