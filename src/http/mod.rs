@@ -111,6 +111,7 @@ impl Modify for BearerAuth {
         (name = "deadlines", description = "Calcul des délais en jours ouvrables"),
         (name = "directory", description = "Annuaire des établissements et collectivités"),
         (name = "calendar", description = "Calendriers privés des échéances (iCalendar)"),
+        (name = "webhooks", description = "Abonnements aux webhooks signés (Standard Webhooks)"),
         (name = "admin", description = "Administration"),
         (name = "operations", description = "Sondes Kubernetes"),
     )
