@@ -230,7 +230,7 @@ async fn attempt(
         Ok(c) => c,
         Err(e) => return failed(format!("client HTTP : {e}")),
     };
-    let body = delivery.event.payload();
+    let body = delivery.event.payload(charte.public_url());
     // The receiver checks the timestamp against its own clock: real time, whatever the
     // service's clock says (an accelerated demo).
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -9,7 +9,7 @@ use charte::domain::calendar_feed::CalendarFeed;
 use charte::domain::notification::{EmailKind, OutboxEmail};
 use charte::domain::review::ReviewState;
 use charte::domain::webhook::{
-    DeliveryState, Event, EventData, EventLinks, EventType, Webhook, WebhookDelivery, WebhookScope,
+    DeliveryState, Event, EventData, EventType, Webhook, WebhookDelivery, WebhookScope,
 };
 use charte::store::embedded::EmbeddedStore;
 use charte::store::redis::RedisStore;
@@ -482,11 +482,6 @@ fn event(n: u32) -> Event {
             decision: None,
             live_from: None,
             display_until: None,
-            links: EventLinks {
-                message: "http://x/v1/messages/m1".into(),
-                review: None,
-                feed: None,
-            },
         },
     }
 }

@@ -58,6 +58,11 @@ impl Charte {
         Ok(self.store.take_lease("webhooks", holder, ttl).await?)
     }
 
+    /// The service's public address, under which links are given.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     /// Wakes the webhook worker when this instance commits events.
     pub fn events_queued(&self) -> Arc<Notify> {
         self.events_queued.clone()
@@ -75,10 +80,7 @@ impl Charte {
             .iter()
             .find(|m| m.id == context.id)
             .unwrap_or(context);
-        let factory = EventFactory {
-            message,
-            base: &self.public_url,
-        };
+        let factory = EventFactory { message };
         let mut events: Vec<_> = commit
             .audit
             .iter()

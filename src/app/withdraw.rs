@@ -40,7 +40,6 @@ impl Charte {
             // The schools displaying it now see their display end with the withdrawal.
             let factory = EventFactory {
                 message: &displayed,
-                base: &self.public_url,
             };
             let live: BTreeMap<&Uai, Publication> = reviews
                 .iter()

@@ -143,8 +143,6 @@ pub struct EventData {
         default
     )]
     pub display_until: Option<OffsetDateTime>,
-    /// Where to read more (the API's resources).
-    pub links: EventLinks,
 }
 
 /// Links to the resources an event concerns.
@@ -182,28 +180,58 @@ struct Payload<'a> {
     kind: &'static str,
     #[serde(with = "time::serde::rfc3339")]
     timestamp: OffsetDateTime,
-    data: &'a EventData,
+    data: PayloadData<'a>,
+}
+
+/// The event's facts with their links.
+#[derive(Serialize)]
+struct PayloadData<'a> {
+    #[serde(flatten)]
+    facts: &'a EventData,
+    links: EventLinks,
 }
 
 impl Event {
-    /// The body sent to receivers.
-    pub fn payload(&self) -> String {
+    /// Links to the resources it concerns, under `base` (the service's public address): built
+    /// when it is sent rather than stored with it, as they follow from its ids.
+    pub fn links(&self, base: &str) -> EventLinks {
+        let d = &self.data;
+        let is_display = matches!(
+            self.kind,
+            EventType::PublicationStarted | EventType::PublicationEnded
+        );
+        EventLinks {
+            message: format!("{base}/v1/messages/{}", d.message_id),
+            review: d
+                .review_id
+                .as_ref()
+                .map(|r| format!("{base}/v1/reviews/{r}")),
+            feed: d
+                .uai
+                .as_ref()
+                .filter(|_| is_display)
+                .map(|u| format!("{base}/v1/schools/{u}/feed")),
+        }
+    }
+
+    /// The body sent to receivers, its links under `base`.
+    pub fn payload(&self, base: &str) -> String {
         serde_json::to_string(&Payload {
             kind: self.kind.name(),
             timestamp: self.timestamp,
-            data: &self.data,
+            data: PayloadData {
+                facts: &self.data,
+                links: self.links(base),
+            },
         })
         .unwrap_or_default()
     }
 }
 
-/// Builds events about one message: ids are fresh, links are under `base` (the service's public
-/// address).
+/// Builds events about one message, with fresh ids.
 pub struct EventFactory<'a> {
     /// The message.
     pub message: &'a Message,
-    /// The service's public address.
-    pub base: &'a str,
 }
 
 impl EventFactory<'_> {
@@ -222,16 +250,8 @@ impl EventFactory<'_> {
             decision: None,
             live_from: None,
             display_until: None,
-            links: EventLinks {
-                message: format!("{}/v1/messages/{}", self.base, self.message.id),
-                review: None,
-                feed: None,
-            },
         };
         data(&mut d);
-        if let Some(r) = &d.review_id {
-            d.links.review = Some(format!("{}/v1/reviews/{r}", self.base));
-        }
         Event {
             id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
             kind,
@@ -315,7 +335,6 @@ impl EventFactory<'_> {
             d.version = Some(p.version);
             d.live_from = Some(p.live_from);
             d.display_until = Some(p.display_until);
-            d.links.feed = Some(format!("{}/v1/schools/{uai}/feed", self.base));
         })
     }
 }
@@ -701,11 +720,6 @@ mod tests {
                     decision: None,
                     live_from: None,
                     display_until: None,
-                    links: EventLinks {
-                        message: "x".into(),
-                        review: None,
-                        feed: None,
-                    },
                 },
             },
             state: DeliveryState::Queued,

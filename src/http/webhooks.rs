@@ -19,7 +19,7 @@ use crate::app::webhooks::{NewWebhook, WebhookWithSecret};
 use crate::domain::Violation;
 use crate::domain::uai::Uai;
 use crate::domain::webhook::{
-    DeliveryState, EventData, EventType, Webhook, WebhookDelivery, WebhookScope,
+    DeliveryState, EventData, EventLinks, EventType, Webhook, WebhookDelivery, WebhookScope,
 };
 
 /// This resource's routes.
@@ -154,8 +154,18 @@ pub struct WebhookPayload {
     pub kind: EventType,
     /// When it happened (RFC 3339).
     pub timestamp: String,
-    /// Its facts.
-    pub data: EventData,
+    /// Its facts, and links to the resources concerned.
+    pub data: PayloadData,
+}
+
+/// An event's facts with links to the resources concerned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayloadData {
+    /// The facts.
+    #[serde(flatten)]
+    pub facts: EventData,
+    /// Where to read more (the API's resources).
+    pub links: EventLinks,
 }
 
 /// A page of deliveries.
@@ -222,7 +232,7 @@ fn created(w: WebhookWithSecret) -> WebhookCreated {
     }
 }
 
-fn delivery_view(d: WebhookDelivery) -> DeliveryView {
+fn delivery_view(d: WebhookDelivery, base: &str) -> DeliveryView {
     DeliveryView {
         id: d.id,
         event_id: d.event.id.clone(),
@@ -237,7 +247,10 @@ fn delivery_view(d: WebhookDelivery) -> DeliveryView {
         payload: WebhookPayload {
             kind: d.event.kind,
             timestamp: rfc3339(d.event.timestamp),
-            data: d.event.data,
+            data: PayloadData {
+                links: d.event.links(base),
+                facts: d.event.data,
+            },
         },
     }
 }
@@ -357,7 +370,11 @@ pub async fn webhook_deliveries(
     };
     let page = s.charte.webhook_deliveries(&actor, &id, &lq).await?;
     Ok(Json(DeliveryPage {
-        items: page.items.into_iter().map(delivery_view).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(|d| delivery_view(d, s.charte.public_url()))
+            .collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -374,9 +391,9 @@ pub async fn retry_webhook_delivery(
     Path((id, delivery_id)): Path<(String, String)>,
     _: Bodiless,
 ) -> ApiResult<Json<DeliveryView>> {
-    Ok(Json(delivery_view(
-        s.charte
-            .retry_webhook_delivery(&actor, &id, &delivery_id)
-            .await?,
-    )))
+    let replayed = s
+        .charte
+        .retry_webhook_delivery(&actor, &id, &delivery_id)
+        .await?;
+    Ok(Json(delivery_view(replayed, s.charte.public_url())))
 }

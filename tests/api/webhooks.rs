@@ -195,6 +195,9 @@ async fn a_whole_workflow_reaches_the_receiver_once_in_order_and_signed() {
     );
     assert_eq!(listed[0]["type"], "publication.ended");
     assert_eq!(listed.last().unwrap()["event_id"], json!(got[0].id));
+    // What the listing shows of a delivery is the body the receiver got.
+    assert_eq!(listed.last().unwrap()["payload"], got[0].body);
+    assert_eq!(listed[0]["payload"], got.last().unwrap().body);
 }
 
 #[tokio::test]
