@@ -405,7 +405,9 @@ impl Charte {
             return Err("L'adresse ne doit pas porter d'identifiants.".into());
         }
         let addresses = self.resolve(&parsed).await.map_err(|e| {
-            format!("L'hôte « {host} » ne se résout pas ({e}) : vérifiez l'adresse.")
+            // The resolver's own words (in English) are for the operator, not the caller.
+            tracing::info!(hote = %host, error = %e, "destination de webhook introuvable");
+            format!("L'hôte « {host} » est introuvable (DNS) : vérifiez l'adresse.")
         })?;
         if destination_allowed(&host, &addresses, &self.webhook_allow_hosts) {
             Ok(())

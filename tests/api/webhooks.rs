@@ -540,6 +540,19 @@ async fn loopback_and_private_destinations_are_refused_without_the_allow_list() 
             "{url}: {message}"
         );
     }
+    // A host that does not resolve is named, in French.
+    let res = app
+        .post(
+            "/v1/admin/webhooks",
+            &app.admin(),
+            json!({ "url": "https://ent.nulle-part.invalid/hook" }),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert_eq!(
+        res.body["errors"][0]["message"],
+        "L'hôte « ent.nulle-part.invalid » est introuvable (DNS) : vérifiez l'adresse."
+    );
 }
 
 #[tokio::test]
