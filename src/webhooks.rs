@@ -103,21 +103,13 @@ async fn work(
     }
     while charte.release_scheduled_events().await? == crate::app::webhooks::ROUTE_BATCH {}
     while charte.route_webhook_events().await? == crate::app::webhooks::ROUTE_BATCH {}
-    let due: Vec<_> = charte
-        .due_webhook_deliveries()
-        .await?
-        .into_iter()
-        .filter(|(w, _)| !in_flight.contains(&w.id))
-        .collect();
+    let (due, next_attempt) = charte.webhook_heads(in_flight).await?;
     if due.is_empty() {
         let now = charte.now();
-        let next = [
-            charte.next_webhook_attempt(in_flight).await?,
-            charte.next_scheduled_event().await?,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let next = [next_attempt, charte.next_scheduled_event().await?]
+            .into_iter()
+            .flatten()
+            .min();
         return Ok(match next {
             Some(at) if at > now => {
                 let wait = Duration::try_from(at - now).unwrap_or_default();

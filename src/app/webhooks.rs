@@ -481,40 +481,29 @@ impl Charte {
         Ok(events.len())
     }
 
-    /// The deliveries to attempt now: the first queued one of each enabled subscription, when its
-    /// time has come (one at a time per subscription, so each receives its events in order).
-    pub async fn due_webhook_deliveries(&self) -> AppResult<Vec<(Webhook, WebhookDelivery)>> {
-        let now = self.now();
-        let mut due = Vec::new();
-        for w in self.store.webhooks().await? {
-            if w.disabled.is_some() {
-                continue;
-            }
-            if let Some(d) = self.store.queued_deliveries(&w.id, 1).await?.pop()
-                && d.next_attempt_at <= now
-            {
-                due.push((w, d));
-            }
-        }
-        Ok(due)
-    }
-
-    /// When the next queued delivery is due, if any waits, leaving out the subscriptions in
-    /// `busy` (an attempt of theirs is under way).
-    pub async fn next_webhook_attempt(
+    /// The deliveries to attempt now — the first queued one of each enabled subscription not in
+    /// `busy` (an attempt of theirs is under way), when its time has come: one at a time per
+    /// subscription, so each receives its events in order — and, read with them, when the
+    /// soonest of the others falls due.
+    pub async fn webhook_heads(
         &self,
         busy: &std::collections::HashSet<String>,
-    ) -> AppResult<Option<OffsetDateTime>> {
-        let mut next: Option<OffsetDateTime> = None;
+    ) -> AppResult<(Vec<(Webhook, WebhookDelivery)>, Option<OffsetDateTime>)> {
+        let now = self.now();
+        let (mut due, mut next) = (Vec::new(), None::<OffsetDateTime>);
         for w in self.store.webhooks().await? {
             if w.disabled.is_some() || busy.contains(&w.id) {
                 continue;
             }
-            if let Some(d) = self.store.queued_deliveries(&w.id, 1).await?.pop() {
-                next = Some(next.map_or(d.next_attempt_at, |n| n.min(d.next_attempt_at)));
+            match self.store.queued_deliveries(&w.id, 1).await?.pop() {
+                Some(d) if d.next_attempt_at <= now => due.push((w, d)),
+                Some(d) => {
+                    next = Some(next.map_or(d.next_attempt_at, |n| n.min(d.next_attempt_at)))
+                }
+                None => {}
             }
         }
-        Ok(next)
+        Ok((due, next))
     }
 
     /// Records an attempt's outcome; a 410 disables the subscription.
